@@ -1,0 +1,92 @@
+//! Command-line arguments (clap derives only).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// ragops: index a code repository and ask grounded questions about it.
+#[derive(Debug, Parser)]
+#[command(name = "ragops", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GlobalArgs {
+    /// The repository (any path inside it); default: the current directory.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub(crate) repo: Option<PathBuf>,
+    /// The index directory; default: <root>/.ragops.
+    #[arg(long, global = true, value_name = "DIR", env = "RAGOPS_INDEX")]
+    pub(crate) index: Option<PathBuf>,
+    /// Read this config file instead of <root>/ragops.toml or the user config.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Accept provider URLs, key variables and plugins from the repository's own ragops.toml.
+    #[arg(long, global = true)]
+    pub(crate) trust_repo_config: bool,
+    /// Print one JSON document on stdout.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// More log output (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, env = "RAGOPS_LOG_FORMAT", default_value = "text")]
+    pub(crate) log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Scan a repository into its index (only what changed is re-embedded).
+    Scan(ScanArgs),
+    /// Search the index: the best chunks (or files) for a query, with citations.
+    Search(SearchArgs),
+    /// Show the index's metadata and counts.
+    Status,
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ScanArgs {
+    /// The repository to scan; default: --repo or the current directory.
+    pub(crate) path: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SearchArgs {
+    /// What to look for: words, identifiers, a question.
+    pub(crate) query: String,
+    /// How many hits.
+    #[arg(long, short = 'n', value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub(crate) limit: Option<u32>,
+    /// Rank distinct files instead of chunks.
+    #[arg(long)]
+    pub(crate) files: bool,
+    /// Only paths matching this glob (e.g. 'src/**/*.rs').
+    #[arg(long, value_name = "GLOB")]
+    pub(crate) path: Option<String>,
+    /// Only this language (e.g. rust, python).
+    #[arg(long, value_name = "LANG")]
+    pub(crate) lang: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Print the effective configuration (secrets masked) and where it came from.
+    Show,
+}

@@ -1,0 +1,54 @@
+//! One module per command: arguments → library call → rendering.
+
+pub(crate) mod config;
+pub(crate) mod scan;
+pub(crate) mod search;
+pub(crate) mod status;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use ragops_lib::{Index, Registry};
+
+use crate::cli::GlobalArgs;
+
+/// The registry with every provider compiled into this binary.
+pub(crate) fn registry() -> Registry {
+    #[allow(unused_mut)]
+    let mut r = Registry::with_builtins();
+    #[cfg(feature = "mock")]
+    ragops_mock::register(&mut r);
+    r
+}
+
+/// Opens the repository's index handle from the global flags (and an optional positional path).
+pub(crate) fn open_index(g: &GlobalArgs, path: Option<&PathBuf>) -> ragops_lib::Result<Index> {
+    Index::builder()
+        .repo(path.or(g.repo.as_ref()).cloned().unwrap_or_else(|| PathBuf::from(".")))
+        .index_dir(g.index.clone())
+        .config_file(g.config.clone())
+        .trust_repo_config(g.trust_repo_config)
+        .registry(registry())
+        .with_env(true)
+        .build()
+}
+
+/// Writes one JSON document and a newline to stdout.
+pub(crate) fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Human-readable bytes.
+pub(crate) fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KB", "MB", "GB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < UNITS.len() - 1 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+}

@@ -1,0 +1,486 @@
+//! Configuration: the TOML file ([`wire`]), validated once into a typed [`Config`], found by
+//! [`discover`]. Precedence: command line > environment > file > defaults.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::ConfigError;
+use crate::provider::{ProviderSettings, StoreSettings};
+
+pub mod discover;
+pub mod wire;
+
+pub use discover::{ConfigOrigin, find_config};
+pub use wire::ConfigFile;
+
+/// Default lines per chunk.
+pub const DEFAULT_CHUNK_SIZE: u32 = 40;
+/// Default lines shared by consecutive chunks.
+pub const DEFAULT_CHUNK_OVERLAP: u32 = 0;
+/// Default cap on a chunk's bytes.
+pub const DEFAULT_MAX_CHUNK_BYTES: u32 = 8 * 1024;
+/// Default size above which a file is skipped.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 1024 * 1024;
+/// Default number of hits.
+pub const DEFAULT_LIMIT: usize = 10;
+/// Directory names whose contents are vendored code by default.
+pub const DEFAULT_VENDORED_DIRS: &[&str] = &[
+    "vendor",
+    "vendored",
+    "third_party",
+    "third-party",
+    "thirdparty",
+    "node_modules",
+    "bower_components",
+    "site-packages",
+    "Pods",
+];
+/// Provider-table keys that only trusted config may set (SPEC contract 6).
+const TRUSTED_ONLY_KEYS: &[&str] = &["url", "base_url", "host", "endpoint", "api_key_env", "api_key", "plugin", "path"];
+/// Provider-table keys whose values are secrets.
+const SECRET_KEYS: &[&str] = &["api_key", "token", "password", "secret"];
+
+/// The validated configuration.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Config {
+    /// The collection name; `None` means the repository directory's name.
+    pub index_name: Option<String>,
+    /// The index directory (relative paths are relative to the repository root).
+    pub index_dir: Option<PathBuf>,
+    /// Chunking.
+    pub chunking: ChunkingConfig,
+    /// Walking.
+    pub scan: ScanConfig,
+    /// The embedding provider.
+    pub embedding: ProviderSettings,
+    /// The language model, if any.
+    pub llm: Option<ProviderSettings>,
+    /// The store.
+    pub store: StoreSettings,
+    /// Default number of hits.
+    pub limit: usize,
+    /// The file this came from, if any.
+    pub source: Option<PathBuf>,
+    /// How the file was found.
+    pub origin: ConfigOrigin,
+}
+
+/// How files are cut into chunks. The unit is lines: structure-aware chunkers keep it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ChunkingConfig {
+    /// Lines per chunk (at most).
+    pub chunk_size: u32,
+    /// Lines repeated at the start of the next chunk; less than `chunk_size`.
+    pub chunk_overlap: u32,
+    /// A chunk ends before it would exceed this many bytes.
+    pub max_chunk_bytes: u32,
+}
+
+impl Default for ChunkingConfig {
+    fn default() -> Self {
+        ChunkingConfig {
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            chunk_overlap: DEFAULT_CHUNK_OVERLAP,
+            max_chunk_bytes: DEFAULT_MAX_CHUNK_BYTES,
+        }
+    }
+}
+
+/// Which files a scan reads.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ScanConfig {
+    /// Larger files are skipped as oversized.
+    pub max_file_size: u64,
+    /// Extra gitignore-style exclusions.
+    pub exclude: Vec<String>,
+    /// Directory names whose contents are vendored.
+    pub vendored_dirs: Vec<String>,
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        ScanConfig {
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            exclude: Vec::new(),
+            vendored_dirs: DEFAULT_VENDORED_DIRS.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            index_name: None,
+            index_dir: None,
+            chunking: ChunkingConfig::default(),
+            scan: ScanConfig::default(),
+            embedding: ProviderSettings::new(crate::provider::builtin::BUILTIN_PROVIDER),
+            llm: None,
+            store: StoreSettings::new("hnsw"),
+            limit: DEFAULT_LIMIT,
+            source: None,
+            origin: ConfigOrigin::Defaults,
+        }
+    }
+}
+
+/// Environment variables that override the file.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("RAGOPS_EMBEDDING_PROVIDER", "embedding.provider"),
+    ("RAGOPS_EMBEDDING_MODEL", "embedding.model"),
+    ("RAGOPS_LLM_PROVIDER", "llm.provider"),
+    ("RAGOPS_LLM_MODEL", "llm.model"),
+    ("RAGOPS_INDEX_DIR", "index.dir"),
+];
+
+impl Config {
+    /// Reads and validates a config file.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file and the key: unreadable file, invalid TOML, unknown key,
+    /// wrong type, invalid value, or a trusted-only setting in a repository config.
+    pub fn from_file(path: &Path, origin: ConfigOrigin, trust_repo: bool) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml(&text, Some(path), origin, trust_repo, &|_| None)
+    }
+
+    /// Parses and validates config text; `env` supplies environment overrides (see
+    /// [`ENV_OVERRIDES`]).
+    ///
+    /// # Errors
+    /// As [`Config::from_file`].
+    pub fn from_toml(
+        text: &str,
+        path: Option<&Path>,
+        origin: ConfigOrigin,
+        trust_repo: bool,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let shown = path.map_or_else(|| PathBuf::from("<config>"), Path::to_path_buf);
+        let file: ConfigFile = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: shown.clone(),
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+        let untrusted = origin == ConfigOrigin::Repository && !trust_repo;
+        let mut config = Config::validate(file, &shown, untrusted)?;
+        config.apply_env(env);
+        config.source = path.map(Path::to_path_buf);
+        config.origin = origin;
+        Ok(config)
+    }
+
+    /// Built-in defaults with environment overrides.
+    pub fn defaults_with_env(env: &dyn Fn(&str) -> Option<String>) -> Config {
+        let mut c = Config::default();
+        c.apply_env(env);
+        c
+    }
+
+    fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) {
+        if let Some(v) = env("RAGOPS_EMBEDDING_PROVIDER").filter(|v| !v.is_empty()) {
+            if v != self.embedding.name {
+                self.embedding = ProviderSettings::new(v);
+            }
+        }
+        if let Some(v) = env("RAGOPS_EMBEDDING_MODEL").filter(|v| !v.is_empty()) {
+            self.embedding.model = Some(v);
+        }
+        if let Some(v) = env("RAGOPS_LLM_PROVIDER").filter(|v| !v.is_empty()) {
+            self.llm = if v == "none" { None } else { Some(ProviderSettings::new(v)) };
+        }
+        if let (Some(v), Some(llm)) = (env("RAGOPS_LLM_MODEL").filter(|v| !v.is_empty()), self.llm.as_mut()) {
+            llm.model = Some(v);
+        }
+        if let Some(v) = env("RAGOPS_INDEX_DIR").filter(|v| !v.is_empty()) {
+            self.index_dir = Some(PathBuf::from(v));
+        }
+    }
+
+    fn validate(file: ConfigFile, path: &Path, untrusted: bool) -> Result<Config, ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            key: key.to_string(),
+            origin: format!(" in {}", path.display()),
+            message,
+        };
+        let mut c = Config::default();
+        if let Some(index) = file.index {
+            if let Some(name) = index.name {
+                if name.trim().is_empty() {
+                    return Err(invalid("index.name", "must not be empty".into()));
+                }
+                c.index_name = Some(name);
+            }
+            c.index_dir = index.dir;
+        }
+        if let Some(ch) = file.chunking {
+            c.chunking.chunk_size = ch.chunk_size.unwrap_or(c.chunking.chunk_size);
+            c.chunking.chunk_overlap = ch.chunk_overlap.unwrap_or(c.chunking.chunk_overlap);
+            c.chunking.max_chunk_bytes = ch.max_chunk_bytes.unwrap_or(c.chunking.max_chunk_bytes);
+        }
+        if c.chunking.chunk_size == 0 {
+            return Err(invalid("chunking.chunk_size", "must be at least 1 line".into()));
+        }
+        if c.chunking.chunk_overlap >= c.chunking.chunk_size {
+            return Err(invalid(
+                "chunking.chunk_overlap",
+                format!(
+                    "must be less than chunk_size ({} >= {})",
+                    c.chunking.chunk_overlap, c.chunking.chunk_size
+                ),
+            ));
+        }
+        if c.chunking.max_chunk_bytes < 256 {
+            return Err(invalid("chunking.max_chunk_bytes", "must be at least 256".into()));
+        }
+        if let Some(scan) = file.scan {
+            if let Some(m) = scan.max_file_size {
+                if m == 0 {
+                    return Err(invalid("scan.max_file_size", "must be positive".into()));
+                }
+                c.scan.max_file_size = m;
+            }
+            if let Some(ex) = scan.exclude {
+                c.scan.exclude = ex;
+            }
+            if let Some(v) = scan.vendored_dirs {
+                c.scan.vendored_dirs = v;
+            }
+        }
+        if let Some(e) = file.embedding {
+            c.embedding = provider_settings("embedding", e, path, untrusted)?
+                .ok_or_else(|| invalid("embedding.provider", "is required in [embedding]".into()))?;
+        }
+        if let Some(l) = file.llm {
+            c.llm = provider_settings("llm", l, path, untrusted)?.filter(|s| s.name != "none");
+        }
+        if let Some(s) = file.store {
+            let name = s.kind.unwrap_or_else(|| "hnsw".into());
+            let options = tables("store", s.tables, path, untrusted)?.remove(&name).unwrap_or_default();
+            c.store = StoreSettings::new(name);
+            c.store.options = options;
+        }
+        if let Some(r) = file.retrieval {
+            if let Some(limit) = r.limit {
+                if limit == 0 {
+                    return Err(invalid("retrieval.limit", "must be at least 1".into()));
+                }
+                c.limit = limit;
+            }
+        }
+        Ok(c)
+    }
+
+    /// The effective configuration as TOML, with secrets masked.
+    pub fn to_display_toml(&self) -> String {
+        let mut value = toml::Value::try_from(DisplayConfig::from(self)).unwrap_or(toml::Value::Table(Default::default()));
+        mask_secrets(&mut value);
+        toml::to_string_pretty(&value).unwrap_or_default()
+    }
+}
+
+fn provider_settings(
+    section: &str,
+    wire: wire::ProviderWire,
+    path: &Path,
+    untrusted: bool,
+) -> Result<Option<ProviderSettings>, ConfigError> {
+    let mut tables = tables(section, wire.tables, path, untrusted)?;
+    let Some(name) = wire.provider else {
+        if !tables.is_empty() || wire.model.is_some() {
+            return Err(ConfigError::Invalid {
+                key: format!("{section}.provider"),
+                origin: format!(" in {}", path.display()),
+                message: "is required when other settings are given".into(),
+            });
+        }
+        return Ok(None);
+    };
+    let mut s = ProviderSettings::new(name.clone());
+    s.model = wire.model;
+    s.dimensions = wire.dimensions;
+    s.batch_size = wire.batch_size;
+    s.concurrency = wire.concurrency;
+    s.options = tables.remove(&name).unwrap_or_default();
+    for (key, v) in [("dimensions", s.dimensions), ("batch_size", s.batch_size), ("concurrency", s.concurrency)] {
+        if v == Some(0) {
+            return Err(ConfigError::Invalid {
+                key: format!("{section}.{key}"),
+                origin: format!(" in {}", path.display()),
+                message: "must be at least 1".into(),
+            });
+        }
+    }
+    Ok(Some(s))
+}
+
+/// Splits a section's extra keys into provider tables; anything that is not a table is an
+/// unknown key. In an untrusted file, trusted-only keys are refused.
+fn tables(
+    section: &str,
+    extra: std::collections::BTreeMap<String, toml::Value>,
+    path: &Path,
+    untrusted: bool,
+) -> Result<std::collections::BTreeMap<String, toml::Table>, ConfigError> {
+    let mut out = std::collections::BTreeMap::new();
+    for (key, value) in extra {
+        match value {
+            toml::Value::Table(t) => {
+                if untrusted {
+                    if let Some(k) = t.keys().find(|k| TRUSTED_ONLY_KEYS.contains(&k.as_str())) {
+                        return Err(ConfigError::Untrusted {
+                            key: format!("{section}.{key}.{k}"),
+                            path: path.to_path_buf(),
+                        });
+                    }
+                }
+                out.insert(key, t);
+            }
+            _ => {
+                return Err(ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: format!("unknown key `{section}.{key}`"),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Serialize)]
+struct DisplayConfig {
+    index: DisplayIndex,
+    chunking: ChunkingConfig,
+    scan: ScanConfig,
+    embedding: ProviderSettings,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    llm: Option<ProviderSettings>,
+    store: StoreSettings,
+    retrieval: DisplayRetrieval,
+}
+
+#[derive(Serialize)]
+struct DisplayIndex {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dir: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct DisplayRetrieval {
+    limit: usize,
+}
+
+impl From<&Config> for DisplayConfig {
+    fn from(c: &Config) -> Self {
+        DisplayConfig {
+            index: DisplayIndex {
+                name: c.index_name.clone(),
+                dir: c.index_dir.clone(),
+            },
+            chunking: c.chunking,
+            scan: c.scan.clone(),
+            embedding: c.embedding.clone(),
+            llm: c.llm.clone(),
+            store: c.store.clone(),
+            retrieval: DisplayRetrieval { limit: c.limit },
+        }
+    }
+}
+
+fn mask_secrets(v: &mut toml::Value) {
+    if let toml::Value::Table(t) = v {
+        for (k, v) in t.iter_mut() {
+            let lower = k.to_lowercase();
+            let env_name = lower.ends_with("_env");
+            if !env_name && SECRET_KEYS.iter().any(|s| lower.contains(s)) && v.is_str() {
+                *v = toml::Value::String("****".into());
+            } else {
+                mask_secrets(v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, Some(Path::new("/r/ragops.toml")), ConfigOrigin::CommandLine, false, &|_| None)
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.chunking, ChunkingConfig::default());
+        assert_eq!(c.embedding.name, "builtin");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = parse("[chunking]\nchunk_sise = 3\n").unwrap_err().to_string();
+        assert!(err.contains("chunk_sise"), "{err}");
+        assert!(err.contains("/r/ragops.toml"), "{err}");
+        let err = parse("[embedding]\nprovider = \"mock\"\nmodle = \"x\"\n").unwrap_err().to_string();
+        assert!(err.contains("embedding.modle"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let err = parse("[chunking]\nchunk_size = \"big\"\n").unwrap_err().to_string();
+        assert!(err.contains("chunk_size"), "{err}");
+    }
+
+    #[test]
+    fn overlap_must_be_below_size() {
+        let err = parse("[chunking]\nchunk_size = 10\nchunk_overlap = 10\n").unwrap_err().to_string();
+        assert!(err.contains("chunking.chunk_overlap"), "{err}");
+    }
+
+    #[test]
+    fn provider_tables_reach_settings() {
+        let c = parse("[embedding]\nprovider = \"mock\"\n[embedding.mock]\nfail = true\n").unwrap();
+        assert_eq!(c.embedding.name, "mock");
+        assert_eq!(c.embedding.options.get("fail"), Some(&toml::Value::Boolean(true)));
+    }
+
+    #[test]
+    fn repository_config_cannot_set_urls() {
+        let text = "[embedding]\nprovider = \"openai\"\n[embedding.openai]\nbase_url = \"http://evil\"\n";
+        let err = Config::from_toml(text, Some(Path::new("/r/ragops.toml")), ConfigOrigin::Repository, false, &|_| None)
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::Untrusted { .. }), "{err}");
+        assert!(err.to_string().contains("--trust-repo-config"));
+        Config::from_toml(text, Some(Path::new("/r/ragops.toml")), ConfigOrigin::Repository, true, &|_| None).unwrap();
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let c = Config::from_toml(
+            "[embedding]\nprovider = \"builtin\"\n",
+            None,
+            ConfigOrigin::User,
+            false,
+            &|k| (k == "RAGOPS_EMBEDDING_PROVIDER").then(|| "mock".to_string()),
+        )
+        .unwrap();
+        assert_eq!(c.embedding.name, "mock");
+    }
+
+    #[test]
+    fn display_masks_secrets() {
+        let c = parse("[embedding]\nprovider = \"x\"\n[embedding.x]\napi_key = \"sk-123\"\napi_key_env = \"KEY\"\n").unwrap();
+        let shown = c.to_display_toml();
+        assert!(!shown.contains("sk-123"), "{shown}");
+        assert!(shown.contains("****"));
+        assert!(shown.contains("KEY"));
+    }
+}

@@ -1,0 +1,97 @@
+//! The config file as written: every field optional, unknown keys rejected.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// A `ragops.toml` file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// `[index]`
+    pub index: Option<IndexWire>,
+    /// `[chunking]`
+    pub chunking: Option<ChunkingWire>,
+    /// `[scan]`
+    pub scan: Option<ScanWire>,
+    /// `[embedding]`
+    pub embedding: Option<ProviderWire>,
+    /// `[llm]`
+    pub llm: Option<ProviderWire>,
+    /// `[store]`
+    pub store: Option<StoreWire>,
+    /// `[retrieval]`
+    pub retrieval: Option<RetrievalWire>,
+}
+
+/// `[index]`: where the index lives and what it is called.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexWire {
+    /// The collection name (default: the repository directory's name).
+    pub name: Option<String>,
+    /// The index directory, relative to the repository root (default `.ragops`).
+    pub dir: Option<PathBuf>,
+}
+
+/// `[chunking]`
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkingWire {
+    /// Lines per chunk.
+    pub chunk_size: Option<u32>,
+    /// Lines shared by consecutive chunks.
+    pub chunk_overlap: Option<u32>,
+    /// Upper bound on a chunk's bytes (a chunk ends early rather than exceed it).
+    pub max_chunk_bytes: Option<u32>,
+}
+
+/// `[scan]`
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanWire {
+    /// Files larger than this many bytes are skipped as oversized.
+    pub max_file_size: Option<u64>,
+    /// Extra gitignore-style patterns to leave out.
+    pub exclude: Option<Vec<String>>,
+    /// Directory names whose contents count as vendored and are skipped.
+    pub vendored_dirs: Option<Vec<String>>,
+}
+
+/// `[embedding]` or `[llm]`: which provider, plus one table per provider with its own settings
+/// (`[embedding.openai]`), handed to that provider's factory.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProviderWire {
+    /// The provider's registered name (`builtin`, `mock`, `openai`, ...).
+    pub provider: Option<String>,
+    /// The model name.
+    pub model: Option<String>,
+    /// Vector length, where the provider lets you choose it.
+    pub dimensions: Option<usize>,
+    /// Texts per request.
+    pub batch_size: Option<usize>,
+    /// Requests in flight at once.
+    pub concurrency: Option<usize>,
+    /// Provider tables (`[embedding.openai]`); any other key is an error.
+    #[serde(flatten)]
+    pub tables: BTreeMap<String, toml::Value>,
+}
+
+/// `[store]`
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoreWire {
+    /// The store's registered name (default `hnsw`).
+    pub kind: Option<String>,
+    /// Store tables (`[store.hnsw]`); any other key is an error.
+    #[serde(flatten)]
+    pub tables: BTreeMap<String, toml::Value>,
+}
+
+/// `[retrieval]`
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrievalWire {
+    /// Hits returned when the command line does not say.
+    pub limit: Option<usize>,
+}

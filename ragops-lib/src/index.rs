@@ -1,0 +1,293 @@
+//! [`Index`]: one repository's index, built from config — what the CLI composes, and what a
+//! program embedding ragops uses.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::config::{Config, ConfigOrigin, find_config};
+use crate::error::{Error, Result, StoreError};
+use crate::ingest::{LineChunker, ScanSummary, Scanner, WalkOptions};
+use crate::model::Hit;
+use crate::provider::{EmbeddingProvider, Registry, registry::StoreLocation};
+use crate::repo::RepoRoot;
+use crate::retrieve::{FileHit, Retriever, RetrieverKind};
+use crate::store::{Filter, IndexMetadata, IndexStore, OpenMode, StoreStats};
+
+/// The default index directory name, under the repository root.
+pub const DEFAULT_INDEX_DIR: &str = ".ragops";
+
+/// Builds an [`Index`].
+#[derive(Debug, Default)]
+pub struct IndexBuilder {
+    repo: Option<PathBuf>,
+    index_dir: Option<PathBuf>,
+    config_file: Option<PathBuf>,
+    config: Option<Config>,
+    trust_repo_config: bool,
+    registry: Option<Registry>,
+    use_env: bool,
+}
+
+impl IndexBuilder {
+    /// The repository (any path inside it); default the current directory.
+    pub fn repo(mut self, path: impl Into<PathBuf>) -> Self {
+        self.repo = Some(path.into());
+        self
+    }
+
+    /// The index directory; default `<root>/.ragops` or the config's `index.dir`.
+    pub fn index_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.index_dir = dir;
+        self
+    }
+
+    /// A config file to read instead of discovering one (like `--config`).
+    pub fn config_file(mut self, path: Option<PathBuf>) -> Self {
+        self.config_file = path;
+        self
+    }
+
+    /// A ready configuration (no file is read).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Accept trusted-only settings from the repository's own `ragops.toml`.
+    pub fn trust_repo_config(mut self, trust: bool) -> Self {
+        self.trust_repo_config = trust;
+        self
+    }
+
+    /// The provider and store registry; default [`Registry::with_builtins`].
+    pub fn registry(mut self, registry: Registry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Let `RAGOPS_*` environment variables override the config file.
+    pub fn with_env(mut self, yes: bool) -> Self {
+        self.use_env = yes;
+        self
+    }
+
+    /// Resolves the repository root, reads the config and prepares the index location.
+    ///
+    /// # Errors
+    /// A path that does not exist or cannot be read, or an invalid config.
+    pub fn build(self) -> Result<Index> {
+        let repo = self.repo.unwrap_or_else(|| PathBuf::from("."));
+        let root = RepoRoot::discover(&repo)?;
+        let env = |k: &str| std::env::var(k).ok();
+        let no_env = |_: &str| None;
+        let env: &dyn Fn(&str) -> Option<String> = if self.use_env { &env } else { &no_env };
+        let config = match self.config {
+            Some(c) => c,
+            None => match find_config(self.config_file.as_deref(), &root.root) {
+                Some((path, origin)) => {
+                    let text = std::fs::read_to_string(&path).map_err(|source| crate::error::ConfigError::Read {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    Config::from_toml(&text, Some(&path), origin, self.trust_repo_config, env)?
+                }
+                None => Config::defaults_with_env(env),
+            },
+        };
+        // `--index DIR` is relative to the working directory, like any command-line path;
+        // `index.dir` in a config file is relative to the repository root.
+        let index_dir = match (self.index_dir, config.index_dir.clone()) {
+            (Some(d), _) if d.is_absolute() => d,
+            (Some(d), _) => std::env::current_dir().map(|c| c.join(&d)).unwrap_or(d),
+            (None, Some(d)) => root.root.join(d),
+            (None, None) => root.root.join(DEFAULT_INDEX_DIR),
+        };
+        let collection = config.index_name.clone().unwrap_or_else(|| root.default_collection());
+        Ok(Index {
+            root,
+            index_dir,
+            collection,
+            config,
+            registry: self.registry.unwrap_or_else(Registry::with_builtins),
+        })
+    }
+}
+
+/// A repository and its index, with the configured providers.
+#[derive(Debug)]
+pub struct Index {
+    root: RepoRoot,
+    index_dir: PathBuf,
+    collection: String,
+    config: Config,
+    registry: Registry,
+}
+
+/// What `ragops status` reports.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct Status {
+    /// The metadata (the frozen keys at the top level).
+    #[serde(flatten)]
+    pub metadata: IndexMetadata,
+    /// Counts.
+    #[serde(flatten)]
+    pub stats: StoreStats,
+    /// The index directory.
+    pub index_dir: PathBuf,
+    /// The repository root.
+    pub root: PathBuf,
+    /// The repository's HEAD now, if any.
+    pub head_commit: Option<String>,
+    /// Whether HEAD moved since the scan.
+    pub stale: bool,
+}
+
+impl Index {
+    /// Starts building an index handle.
+    pub fn builder() -> IndexBuilder {
+        IndexBuilder::default()
+    }
+
+    /// The repository root.
+    pub fn root(&self) -> &Path {
+        &self.root.root
+    }
+
+    /// The index directory.
+    pub fn index_dir(&self) -> &Path {
+        &self.index_dir
+    }
+
+    /// The collection name (for logs).
+    pub fn collection(&self) -> &str {
+        &self.collection
+    }
+
+    /// The effective configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Where the configuration came from.
+    pub fn config_origin(&self) -> ConfigOrigin {
+        self.config.origin
+    }
+
+    /// The configured embedding provider.
+    ///
+    /// # Errors
+    /// An unknown provider or a factory error.
+    pub fn embedder(&self) -> Result<Arc<dyn EmbeddingProvider>> {
+        self.registry.embedder(&self.config.embedding)
+    }
+
+    /// Opens the configured store.
+    ///
+    /// # Errors
+    /// The store's errors ([`StoreError::NotFound`], [`StoreError::Busy`], ...).
+    pub fn open_store(&self, mode: OpenMode) -> Result<Arc<dyn IndexStore>> {
+        self.registry.store(
+            &self.config.store,
+            &StoreLocation::new(self.index_dir.clone(), self.collection.clone(), mode),
+        )
+    }
+
+    /// The metadata a scan with the current config writes.
+    ///
+    /// # Errors
+    /// An unknown embedding provider.
+    pub fn expected_metadata(&self, embedder: &dyn EmbeddingProvider) -> IndexMetadata {
+        let mut m = IndexMetadata::new(
+            self.collection.clone(),
+            embedder.model().provider.clone(),
+            embedder.model().name.clone(),
+            embedder.dimensions() as u32,
+            self.config.chunking.chunk_size,
+            self.config.chunking.chunk_overlap,
+        );
+        m.repo_commit = self.root.head_commit();
+        m
+    }
+
+    /// Scans the repository into the index and commits.
+    ///
+    /// # Errors
+    /// The index is busy, was built with other settings, or a provider or store failed; the
+    /// previous index stays usable.
+    pub async fn scan(&self) -> Result<ScanSummary> {
+        let embedder = self.embedder()?;
+        let store = self.open_store(OpenMode::Write)?;
+        let meta = self.expected_metadata(embedder.as_ref());
+        let chunker = Arc::new(LineChunker::new(&self.config.chunking));
+        let walk = WalkOptions::new(&self.config.scan, Some(self.index_dir.clone()));
+        let mut scanner = Scanner::new(embedder, store, chunker, walk);
+        if let Some(n) = self.config.embedding.batch_size {
+            scanner = scanner.with_batch_size(n);
+        }
+        if let Some(n) = self.config.embedding.concurrency {
+            scanner = scanner.with_concurrency(n);
+        }
+        scanner.scan(&self.root.root, meta).await
+    }
+
+    /// A retriever over the committed index, checking that the index matches the config.
+    ///
+    /// # Errors
+    /// No index, a corrupted one, or one built with another model.
+    pub async fn retriever(&self, kind: RetrieverKind) -> Result<Retriever> {
+        let embedder = self.embedder()?;
+        let store = self.open_store(OpenMode::Read)?;
+        let Some(meta) = store.metadata().await? else {
+            return Err(StoreError::NotFound { path: self.index_dir.clone() }.into());
+        };
+        let differences = meta.differences(&self.expected_metadata(embedder.as_ref()));
+        if !differences.is_empty() {
+            return Err(Error::Store(StoreError::Mismatch {
+                path: self.index_dir.clone(),
+                differences: differences.join(", "),
+            }));
+        }
+        Ok(Retriever::new(embedder, store).with_kind(kind))
+    }
+
+    /// The best chunks for a query.
+    ///
+    /// # Errors
+    /// As [`Index::retriever`], or a provider/store failure.
+    pub async fn search(&self, query: &str, limit: usize, filters: &[Filter]) -> Result<Vec<Hit>> {
+        self.retriever(RetrieverKind::Hybrid).await?.search(query, limit, filters).await
+    }
+
+    /// The best files for a query.
+    ///
+    /// # Errors
+    /// As [`Index::search`].
+    pub async fn search_files(&self, query: &str, limit: usize, filters: &[Filter]) -> Result<Vec<FileHit>> {
+        self.retriever(RetrieverKind::Hybrid).await?.search_files(query, limit, filters).await
+    }
+
+    /// The committed index's metadata and counts.
+    ///
+    /// # Errors
+    /// No index, or a corrupted one.
+    pub async fn status(&self) -> Result<Status> {
+        let store = self.open_store(OpenMode::Read)?;
+        let Some(metadata) = store.metadata().await? else {
+            return Err(StoreError::NotFound { path: self.index_dir.clone() }.into());
+        };
+        let stats = store.stats().await?;
+        let head_commit = self.root.head_commit();
+        let stale = metadata.repo_commit.is_some() && head_commit != metadata.repo_commit;
+        Ok(Status {
+            metadata,
+            stats,
+            index_dir: self.index_dir.clone(),
+            root: self.root.root.clone(),
+            head_commit,
+            stale,
+        })
+    }
+}

@@ -1,0 +1,10 @@
+//! Ingest: walk the repository, chunk files, embed chunks (with the cache), store them.
+
+pub mod chunk;
+pub mod language;
+pub mod pipeline;
+pub mod walk;
+
+pub use chunk::{Chunker, LineChunker};
+pub use pipeline::{ScanSummary, Scanner};
+pub use walk::{SkipReason, WalkOptions};

@@ -1,0 +1,366 @@
+//! The scan pipeline: walk → read, hash and chunk (in parallel) → embed what the cache lacks
+//! (batched, concurrent) → stage in the store → commit.
+//!
+//! Files are processed in windows so that memory holds one window of source at a time; the
+//! store holds the index.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::chunk::Chunker;
+use super::language::language_for;
+use super::walk::{self, Candidate, SkipReason, WalkOptions};
+use crate::error::{Error, IngestError, ProviderError, Result};
+use crate::model::{Chunk, ContentHash, EmbeddedChunk, Embedding, FileRecord, FileUpdate};
+use crate::provider::EmbeddingProvider;
+use crate::store::{CacheNamespace, IndexMetadata, IndexStore, StoreStats};
+
+/// Files read, chunked and embedded per window.
+const WINDOW_FILES: usize = 512;
+
+/// What a scan did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct ScanSummary {
+    /// Files the walk found (indexed or not).
+    pub files_seen: u64,
+    /// Files (re)indexed by this scan: new or changed.
+    pub files_indexed: u64,
+    /// Files unchanged since the last scan.
+    pub files_unchanged: u64,
+    /// Files removed from the index (deleted, or now skipped).
+    pub files_deleted: u64,
+    /// Files skipped, by reason.
+    pub skipped: BTreeMap<String, u64>,
+    /// Chunks of the files indexed by this scan.
+    pub chunks: u64,
+    /// Bytes of source read and indexed by this scan.
+    pub bytes: u64,
+    /// Chunks whose embedding came from the cache.
+    pub cache_hits: u64,
+    /// Chunks that had to be embedded.
+    pub cache_misses: u64,
+    /// Wall time, seconds.
+    pub seconds: f64,
+    /// The committed index's counts.
+    pub index: StoreStats,
+}
+
+impl ScanSummary {
+    /// Indexed source throughput of this scan, MB/s.
+    pub fn mb_per_second(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.bytes as f64 / 1e6 / self.seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Runs scans: owns batching and concurrency; the traits only advertise their limits.
+#[derive(Debug, Clone)]
+pub struct Scanner {
+    embedder: Arc<dyn EmbeddingProvider>,
+    store: Arc<dyn IndexStore>,
+    chunker: Arc<dyn Chunker>,
+    walk: WalkOptions,
+    batch_size: usize,
+    concurrency: usize,
+}
+
+/// The outcome of reading one file.
+enum FileWork {
+    Unchanged(String),
+    Touched(FileRecord),
+    Changed(FileRecord, Vec<Chunk>),
+    Skipped(String, SkipReason),
+}
+
+impl Scanner {
+    /// A scanner with the provider's own batch and concurrency limits.
+    pub fn new(
+        embedder: Arc<dyn EmbeddingProvider>,
+        store: Arc<dyn IndexStore>,
+        chunker: Arc<dyn Chunker>,
+        walk: WalkOptions,
+    ) -> Self {
+        Scanner {
+            batch_size: embedder.max_batch_size().max(1),
+            concurrency: embedder.max_concurrency().max(1),
+            embedder,
+            store,
+            chunker,
+            walk,
+        }
+    }
+
+    /// Caps texts per embedding request.
+    pub fn with_batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n.max(1);
+        self
+    }
+
+    /// Caps embedding requests in flight.
+    pub fn with_concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Scans `root` into the store and commits, with `meta` as the new metadata.
+    ///
+    /// # Errors
+    /// A store or provider failure; nothing is committed then, and the previous index stays.
+    pub async fn scan(&self, root: &Path, mut meta: IndexMetadata) -> Result<ScanSummary> {
+        let started = Instant::now();
+        let span = tracing::info_span!("scan", root = %root.display());
+        let _enter = span.enter();
+        tracing::info!(event = "scan.started", root = %root.display());
+        self.store.setup(&meta).await?;
+        if let Some(old) = self.store.metadata().await? {
+            meta.created_at = old.created_at;
+        }
+        let known: HashMap<String, FileRecord> =
+            self.store.files().await?.into_iter().map(|r| (r.path.clone(), r)).collect();
+        let known = Arc::new(known);
+        let root_owned = root.to_path_buf();
+        let walk_options = self.walk.clone();
+        let walked = tokio::task::spawn_blocking(move || walk::walk(&root_owned, &walk_options))
+            .await
+            .map_err(|e| IngestError::Git(format!("walk task failed: {e}")))??;
+
+        let mut summary = ScanSummary {
+            files_seen: (walked.files.len() + walked.skipped.len()) as u64,
+            ..Default::default()
+        };
+        let mut seen: HashSet<String> = HashSet::with_capacity(walked.files.len());
+        for (_, reason) in &walked.skipped {
+            *summary.skipped.entry(reason.as_str().to_string()).or_default() += 1;
+        }
+        let namespace = CacheNamespace::new(
+            &self.embedder.model().provider,
+            &self.embedder.model().name,
+            self.embedder.dimensions(),
+        );
+        let chunker = self.chunker.clone();
+        let mut files = walked.files;
+        while !files.is_empty() {
+            let rest = files.split_off(WINDOW_FILES.min(files.len()));
+            let window = std::mem::replace(&mut files, rest);
+            let known = known.clone();
+            let chunker = chunker.clone();
+            let work = tokio::task::spawn_blocking(move || {
+                window.into_par_iter().map(|c| read_file(c, &known, chunker.as_ref())).collect::<Vec<_>>()
+            })
+            .await
+            .map_err(|e| IngestError::Git(format!("read task failed: {e}")))?;
+            self.apply_window(work, &namespace, &mut summary, &mut seen).await?;
+        }
+        let deleted: Vec<String> = known.keys().filter(|p| !seen.contains(*p)).cloned().collect();
+        if !deleted.is_empty() {
+            self.store.delete(&deleted).await?;
+        }
+        summary.files_deleted = deleted.len() as u64;
+        summary.seconds = started.elapsed().as_secs_f64();
+        meta.updated_at = crate::store::meta::now_rfc3339();
+        meta.extra.insert(
+            "last_scan".into(),
+            serde_json::json!({
+                "finished_at": meta.updated_at,
+                "seconds": summary.seconds,
+                "files_indexed": summary.files_indexed,
+                "files_unchanged": summary.files_unchanged,
+                "files_deleted": summary.files_deleted,
+                "skipped": summary.skipped,
+                "chunks": summary.chunks,
+                "bytes": summary.bytes,
+                "cache_hits": summary.cache_hits,
+                "cache_misses": summary.cache_misses,
+                "mb_per_s": summary.mb_per_second(),
+            }),
+        );
+        summary.index = self.store.commit(&meta).await?;
+        summary.seconds = started.elapsed().as_secs_f64();
+        tracing::info!(
+            event = "scan.finished",
+            files_indexed = summary.files_indexed,
+            files_unchanged = summary.files_unchanged,
+            files_deleted = summary.files_deleted,
+            chunks = summary.chunks,
+            bytes = summary.bytes,
+            cache_hits = summary.cache_hits,
+            cache_misses = summary.cache_misses,
+            latency_ms = (summary.seconds * 1000.0) as u64,
+            mb_per_s = summary.mb_per_second(),
+        );
+        Ok(summary)
+    }
+
+    async fn apply_window(
+        &self,
+        work: Vec<FileWork>,
+        namespace: &CacheNamespace,
+        summary: &mut ScanSummary,
+        seen: &mut HashSet<String>,
+    ) -> Result<()> {
+        let mut touched = Vec::new();
+        let mut changed = Vec::new();
+        for w in work {
+            match w {
+                FileWork::Unchanged(path) => {
+                    summary.files_unchanged += 1;
+                    seen.insert(path);
+                }
+                FileWork::Touched(r) => {
+                    summary.files_unchanged += 1;
+                    seen.insert(r.path.clone());
+                    touched.push(r);
+                }
+                FileWork::Changed(r, chunks) => {
+                    seen.insert(r.path.clone());
+                    changed.push((r, chunks));
+                }
+                FileWork::Skipped(path, reason) => {
+                    tracing::warn!(event = "scan.skip", path = %path, reason = reason.as_str(), "skipping {path}: {}", reason.as_str());
+                    *summary.skipped.entry(reason.as_str().to_string()).or_default() += 1;
+                }
+            }
+        }
+        if !touched.is_empty() {
+            self.store.touch(touched).await?;
+        }
+        if changed.is_empty() {
+            return Ok(());
+        }
+        // Distinct chunk texts that need a vector.
+        let mut texts: HashMap<ContentHash, &str> = HashMap::new();
+        for (_, chunks) in &changed {
+            for c in chunks {
+                texts.entry(c.hash).or_insert(&c.text);
+            }
+        }
+        let hashes: Vec<ContentHash> = texts.keys().copied().collect();
+        let cached = self.store.cached_embeddings(namespace, &hashes).await?;
+        let mut vectors: HashMap<ContentHash, Embedding> = HashMap::with_capacity(hashes.len());
+        let mut missing: Vec<(ContentHash, String)> = Vec::new();
+        for (h, v) in hashes.iter().zip(cached) {
+            match v {
+                Some(v) if v.len() == self.embedder.dimensions() => {
+                    vectors.insert(*h, v);
+                }
+                _ => missing.push((*h, texts[h].to_string())),
+            }
+        }
+        let embedded = self.embed_all(&missing).await?;
+        let fresh: Vec<(ContentHash, Embedding)> = missing.iter().map(|(h, _)| *h).zip(embedded).collect();
+        if !fresh.is_empty() {
+            self.store.cache_embeddings(namespace, fresh.clone()).await?;
+        }
+        vectors.extend(fresh);
+        let mut updates = Vec::with_capacity(changed.len());
+        for (record, chunks) in changed {
+            summary.files_indexed += 1;
+            summary.bytes += record.size;
+            summary.chunks += chunks.len() as u64;
+            let mut embedded = Vec::with_capacity(chunks.len());
+            for c in chunks {
+                let v = vectors.get(&c.hash).cloned().ok_or_else(|| {
+                    Error::Provider(ProviderError::Permanent {
+                        provider: self.embedder.model().provider.clone(),
+                        message: "no vector returned for a chunk".into(),
+                    })
+                })?;
+                embedded.push(EmbeddedChunk::new(c, v));
+            }
+            updates.push(FileUpdate::new(record, embedded));
+        }
+        // Count hits per chunk occurrence, misses per distinct text embedded.
+        summary.cache_misses += missing.len() as u64;
+        summary.cache_hits += updates.iter().map(|u| u.chunks.len() as u64).sum::<u64>().saturating_sub(missing.len() as u64);
+        let max = self.store.max_batch_size().max(1);
+        let mut updates = updates.into_iter().peekable();
+        while updates.peek().is_some() {
+            let batch: Vec<FileUpdate> = updates.by_ref().take(max).collect();
+            self.store.upsert(batch).await?;
+        }
+        Ok(())
+    }
+
+    /// Embeds texts in batches with bounded concurrency; output order = input order.
+    async fn embed_all(&self, texts: &[(ContentHash, String)]) -> Result<Vec<Embedding>> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batches: Vec<Vec<String>> =
+            texts.chunks(self.batch_size).map(|b| b.iter().map(|(_, t)| t.clone()).collect()).collect();
+        let dims = self.embedder.dimensions();
+        let results: Vec<Vec<Embedding>> = stream::iter(batches)
+            .map(|batch| {
+                let embedder = self.embedder.clone();
+                async move {
+                    let n = batch.len();
+                    let started = Instant::now();
+                    let out = tokio::spawn(async move { embedder.embed(&batch).await })
+                        .await
+                        .map_err(|e| ProviderError::Permanent {
+                            provider: "embedding".into(),
+                            message: format!("embedding task failed: {e}"),
+                        })??;
+                    tracing::debug!(
+                        event = "embed.batch",
+                        path = "ingest",
+                        batch_size = n,
+                        latency_ms = started.elapsed().as_millis() as u64,
+                    );
+                    Ok::<_, ProviderError>(out)
+                }
+            })
+            .buffered(self.concurrency)
+            .try_collect()
+            .await?;
+        let provider = self.embedder.model().provider.clone();
+        let out: Vec<Embedding> = results.into_iter().flatten().collect();
+        if out.len() != texts.len() {
+            return Err(ProviderError::Permanent {
+                provider,
+                message: format!("returned {} vectors for {} texts", out.len(), texts.len()),
+            }
+            .into());
+        }
+        if let Some(bad) = out.iter().find(|v| v.len() != dims || v.iter().any(|x| !x.is_finite())) {
+            return Err(ProviderError::Permanent {
+                provider,
+                message: format!("returned a malformed vector ({} values, {dims} expected, or not finite)", bad.len()),
+            }
+            .into());
+        }
+        Ok(out)
+    }
+}
+
+fn read_file(c: Candidate, known: &HashMap<String, FileRecord>, chunker: &dyn Chunker) -> FileWork {
+    let previous = known.get(&c.rel);
+    if let Some(prev) = previous {
+        if prev.size == c.size && prev.mtime_ns == c.mtime_ns && c.mtime_ns != 0 {
+            return FileWork::Unchanged(c.rel);
+        }
+    }
+    let text = match walk::read_source(&c.abs) {
+        Ok(t) => t,
+        Err(reason) => return FileWork::Skipped(c.rel, reason),
+    };
+    let hash = ContentHash::of(text.as_bytes());
+    let chunks_of = |n: usize| FileRecord::new(c.rel.clone(), c.size, c.mtime_ns, hash, n as u32);
+    if let Some(prev) = previous {
+        if prev.hash == hash {
+            return FileWork::Touched(chunks_of(prev.chunks as usize));
+        }
+    }
+    let chunks = chunker.chunk(&c.rel, language_for(&c.rel), &text);
+    FileWork::Changed(chunks_of(chunks.len()), chunks)
+}

@@ -1,0 +1,283 @@
+//! Walking the repository: gitignore-aware (also outside git, and `.ragopsignore`), hidden
+//! files and the index directory left out, and files that cannot be indexed skipped with a
+//! counted reason.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use ignore::WalkBuilder;
+use ignore::overrides::OverrideBuilder;
+use serde::Serialize;
+
+use crate::error::{ConfigError, Error};
+
+/// Why a file inside the tree was not indexed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// NUL bytes in its first 8 KiB.
+    Binary,
+    /// Larger than `scan.max_file_size`.
+    Oversized,
+    /// Not valid UTF-8.
+    InvalidUtf8,
+    /// Could not be read (permissions, vanished).
+    Unreadable,
+    /// Inside a vendored directory.
+    Vendored,
+}
+
+impl SkipReason {
+    /// The reason's name, as in JSON output.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SkipReason::Binary => "binary",
+            SkipReason::Oversized => "oversized",
+            SkipReason::InvalidUtf8 => "invalid_utf8",
+            SkipReason::Unreadable => "unreadable",
+            SkipReason::Vendored => "vendored",
+        }
+    }
+}
+
+/// What to walk and what to leave out.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct WalkOptions {
+    /// Larger files are skipped as oversized.
+    pub max_file_size: u64,
+    /// Extra gitignore-style exclusions.
+    pub exclude: Vec<String>,
+    /// Directory names whose contents are vendored.
+    pub vendored_dirs: Vec<String>,
+    /// The index directory, never walked.
+    pub index_dir: Option<PathBuf>,
+}
+
+impl WalkOptions {
+    /// Options from the scan config.
+    pub fn new(scan: &crate::config::ScanConfig, index_dir: Option<PathBuf>) -> Self {
+        WalkOptions {
+            max_file_size: scan.max_file_size,
+            exclude: scan.exclude.clone(),
+            vendored_dirs: scan.vendored_dirs.clone(),
+            index_dir,
+        }
+    }
+}
+
+/// A file the walk found that may be indexed.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    /// Absolute path.
+    pub abs: PathBuf,
+    /// Path relative to the root, `/`-separated.
+    pub rel: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time in ns since the epoch (0 when unknown).
+    pub mtime_ns: u64,
+}
+
+/// The files found, sorted by path, and those skipped before reading.
+#[derive(Debug, Default)]
+pub struct WalkResult {
+    /// Files to read.
+    pub files: Vec<Candidate>,
+    /// Files skipped, with their reasons.
+    pub skipped: Vec<(String, SkipReason)>,
+}
+
+/// Walks `root`.
+///
+/// # Errors
+/// An invalid exclusion pattern.
+pub fn walk(root: &Path, options: &WalkOptions) -> Result<WalkResult, Error> {
+    let mut overrides = OverrideBuilder::new(root);
+    for pattern in &options.exclude {
+        overrides.add(&format!("!{pattern}")).map_err(|e| {
+            Error::Config(ConfigError::Invalid {
+                key: "scan.exclude".into(),
+                origin: String::new(),
+                message: format!("bad pattern `{pattern}`: {e}"),
+            })
+        })?;
+    }
+    let overrides = overrides.build().map_err(|e| {
+        Error::Config(ConfigError::Invalid {
+            key: "scan.exclude".into(),
+            origin: String::new(),
+            message: e.to_string(),
+        })
+    })?;
+    let index_dir = options.index_dir.as_ref().and_then(|d| d.canonicalize().ok());
+    let mut builder = WalkBuilder::new(root);
+    builder
+        .hidden(true)
+        .git_ignore(true)
+        .git_exclude(true)
+        .git_global(true)
+        .require_git(false)
+        .ignore(true)
+        .parents(true)
+        .follow_links(false)
+        .overrides(overrides)
+        .add_custom_ignore_filename(".ragopsignore");
+    if let Some(index_dir) = index_dir {
+        builder.filter_entry(move |e| e.path().canonicalize().map_or(true, |p| p != index_dir));
+    }
+    let mut result = WalkResult::default();
+    for entry in builder.build() {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(err) => {
+                let path = error_path(&err).map(|p| relative(root, &p)).unwrap_or_default();
+                tracing::warn!(event = "scan.skip", path = %path, reason = "unreadable", "skipping: {err}");
+                result.skipped.push((path, SkipReason::Unreadable));
+                continue;
+            }
+        };
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        let rel = relative(root, entry.path());
+        if is_vendored(&rel, &options.vendored_dirs) {
+            result.skipped.push((rel, SkipReason::Vendored));
+            continue;
+        }
+        let meta = match entry.metadata() {
+            Ok(m) => m,
+            Err(err) => {
+                tracing::warn!(event = "scan.skip", path = %rel, reason = "unreadable", "skipping: {err}");
+                result.skipped.push((rel, SkipReason::Unreadable));
+                continue;
+            }
+        };
+        if meta.len() > options.max_file_size {
+            tracing::warn!(event = "scan.skip", path = %rel, reason = "oversized", "skipping: {} bytes", meta.len());
+            result.skipped.push((rel, SkipReason::Oversized));
+            continue;
+        }
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos() as u64);
+        result.files.push(Candidate {
+            abs: entry.path().to_path_buf(),
+            rel,
+            size: meta.len(),
+            mtime_ns,
+        });
+    }
+    result.files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    result.skipped.sort();
+    Ok(result)
+}
+
+/// Reads a candidate's text, or says why it cannot be indexed.
+pub fn read_source(path: &Path) -> Result<String, SkipReason> {
+    let bytes = fs::read(path).map_err(|_| SkipReason::Unreadable)?;
+    if bytes[..bytes.len().min(8192)].contains(&0) {
+        return Err(SkipReason::Binary);
+    }
+    String::from_utf8(bytes).map_err(|_| SkipReason::InvalidUtf8)
+}
+
+fn is_vendored(rel: &str, dirs: &[String]) -> bool {
+    let mut components: Vec<&str> = rel.split('/').collect();
+    components.pop();
+    components.iter().any(|c| dirs.iter().any(|d| d == c))
+}
+
+fn relative(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn error_path(err: &ignore::Error) -> Option<PathBuf> {
+    match err {
+        ignore::Error::WithPath { path, .. } => Some(path.clone()),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => error_path(err),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> WalkOptions {
+        WalkOptions::new(&crate::config::ScanConfig::default(), None)
+    }
+
+    fn paths(r: &WalkResult) -> Vec<&str> {
+        r.files.iter().map(|c| c.rel.as_str()).collect()
+    }
+
+    #[test]
+    fn honours_gitignore_outside_git_and_ragopsignore() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("src")).unwrap();
+        fs::write(root.join(".gitignore"), "*.log\n").unwrap();
+        fs::write(root.join(".ragopsignore"), "secret.txt\n").unwrap();
+        fs::write(root.join("src/a.rs"), "fn a() {}").unwrap();
+        fs::write(root.join("debug.log"), "x").unwrap();
+        fs::write(root.join("secret.txt"), "x").unwrap();
+        fs::write(root.join(".hidden"), "x").unwrap();
+        let r = walk(root, &options()).unwrap();
+        assert_eq!(paths(&r), ["src/a.rs"]);
+    }
+
+    #[test]
+    fn skips_vendored_and_oversized_and_index_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("vendor/lib")).unwrap();
+        fs::create_dir_all(root.join("idx")).unwrap();
+        fs::write(root.join("vendor/lib/x.go"), "package x").unwrap();
+        fs::write(root.join("big.txt"), "x".repeat(100)).unwrap();
+        fs::write(root.join("idx/data"), "x").unwrap();
+        fs::write(root.join("ok.txt"), "x").unwrap();
+        let mut o = options();
+        o.max_file_size = 50;
+        o.index_dir = Some(root.join("idx"));
+        let r = walk(root, &o).unwrap();
+        assert_eq!(paths(&r), ["ok.txt"]);
+        assert_eq!(
+            r.skipped,
+            [
+                ("big.txt".to_string(), SkipReason::Oversized),
+                ("vendor/lib/x.go".to_string(), SkipReason::Vendored)
+            ]
+        );
+    }
+
+    #[test]
+    fn excludes_patterns() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("a.md"), "x").unwrap();
+        fs::write(dir.path().join("b.rs"), "x").unwrap();
+        let mut o = options();
+        o.exclude = vec!["*.md".into()];
+        assert_eq!(paths(&walk(dir.path(), &o).unwrap()), ["b.rs"]);
+    }
+
+    #[test]
+    fn classifies_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        fs::write(&p, b"ab\0cd").unwrap();
+        assert_eq!(read_source(&p), Err(SkipReason::Binary));
+        fs::write(&p, [0xff, 0xfe, b'a']).unwrap();
+        assert_eq!(read_source(&p), Err(SkipReason::InvalidUtf8));
+        fs::write(&p, "héllo").unwrap();
+        assert_eq!(read_source(&p).unwrap(), "héllo");
+        assert_eq!(read_source(&dir.path().join("missing")), Err(SkipReason::Unreadable));
+    }
+}

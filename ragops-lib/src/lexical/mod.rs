@@ -1,0 +1,5 @@
+//! Code-aware text analysis shared by the built-in embedder and the lexical leg.
+
+mod tokenize;
+
+pub use tokenize::{Token, is_stopword, tokenize, tokenize_path};

@@ -1,0 +1,229 @@
+//! Maps the names used in config (`provider = "builtin"`, `kind = "hnsw"`) to factories.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::builtin::{BUILTIN_PROVIDER, BuiltinEmbedder, DEFAULT_DIMENSIONS};
+use super::{EmbeddingProvider, LlmProvider};
+use crate::error::{ConfigError, Error};
+use crate::store::{HnswStore, HnswStoreOptions, IndexStore, OpenMode};
+
+/// A provider as configured: its name, common settings and its own table.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct ProviderSettings {
+    /// The registered name.
+    pub name: String,
+    /// The model, if set.
+    pub model: Option<String>,
+    /// Vector length, if set.
+    pub dimensions: Option<usize>,
+    /// Texts per request, if set.
+    pub batch_size: Option<usize>,
+    /// Requests in flight, if set.
+    pub concurrency: Option<usize>,
+    /// The provider's own table (`[embedding.<name>]`), for its factory to deserialize.
+    pub options: toml::Table,
+}
+
+impl ProviderSettings {
+    /// Settings naming a provider, everything else default.
+    pub fn new(name: impl Into<String>) -> Self {
+        ProviderSettings {
+            name: name.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// A store as configured.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct StoreSettings {
+    /// The registered name.
+    pub name: String,
+    /// The store's own table (`[store.<name>]`).
+    pub options: toml::Table,
+}
+
+impl StoreSettings {
+    /// Settings naming a store.
+    pub fn new(name: impl Into<String>) -> Self {
+        StoreSettings {
+            name: name.into(),
+            options: toml::Table::new(),
+        }
+    }
+}
+
+/// Where and how a store factory should open the index.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct StoreLocation {
+    /// The index directory (local stores keep their files there; server stores their marker).
+    pub dir: PathBuf,
+    /// The collection name.
+    pub collection: String,
+    /// Read or write.
+    pub mode: OpenMode,
+}
+
+impl StoreLocation {
+    /// A location.
+    pub fn new(dir: PathBuf, collection: impl Into<String>, mode: OpenMode) -> Self {
+        StoreLocation {
+            dir,
+            collection: collection.into(),
+            mode,
+        }
+    }
+}
+
+/// Builds an embedding provider from its settings.
+pub type EmbeddingFactory = Arc<dyn Fn(&ProviderSettings) -> Result<Arc<dyn EmbeddingProvider>, Error> + Send + Sync>;
+/// Builds a language model from its settings.
+pub type LlmFactory = Arc<dyn Fn(&ProviderSettings) -> Result<Arc<dyn LlmProvider>, Error> + Send + Sync>;
+/// Opens a store.
+pub type StoreFactory =
+    Arc<dyn Fn(&StoreSettings, &StoreLocation) -> Result<Arc<dyn IndexStore>, Error> + Send + Sync>;
+
+/// Name → factory, for embedding providers, language models and stores.
+#[derive(Clone, Default)]
+pub struct Registry {
+    embedders: BTreeMap<String, EmbeddingFactory>,
+    llms: BTreeMap<String, LlmFactory>,
+    stores: BTreeMap<String, StoreFactory>,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("embedders", &self.embedders.keys().collect::<Vec<_>>())
+            .field("llms", &self.llms.keys().collect::<Vec<_>>())
+            .field("stores", &self.stores.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Registry::default()
+    }
+
+    /// A registry with what ragops-lib ships: the `builtin` embedder and the `hnsw` store.
+    pub fn with_builtins() -> Self {
+        let mut r = Registry::new();
+        r.register_embedder(BUILTIN_PROVIDER, Arc::new(builtin_factory));
+        r.register_store("hnsw", Arc::new(hnsw_factory));
+        r
+    }
+
+    /// Registers (or replaces) an embedding provider.
+    pub fn register_embedder(&mut self, name: impl Into<String>, factory: EmbeddingFactory) -> &mut Self {
+        self.embedders.insert(name.into(), factory);
+        self
+    }
+
+    /// Registers (or replaces) a language model provider.
+    pub fn register_llm(&mut self, name: impl Into<String>, factory: LlmFactory) -> &mut Self {
+        self.llms.insert(name.into(), factory);
+        self
+    }
+
+    /// Registers (or replaces) a store.
+    pub fn register_store(&mut self, name: impl Into<String>, factory: StoreFactory) -> &mut Self {
+        self.stores.insert(name.into(), factory);
+        self
+    }
+
+    /// Builds the embedding provider the settings name.
+    ///
+    /// # Errors
+    /// An unknown name, or the factory's own error.
+    pub fn embedder(&self, settings: &ProviderSettings) -> Result<Arc<dyn EmbeddingProvider>, Error> {
+        let f = self.embedders.get(&settings.name).ok_or_else(|| unknown("embedding provider", &settings.name, self.embedders.keys()))?;
+        f(settings)
+    }
+
+    /// Builds the language model the settings name.
+    ///
+    /// # Errors
+    /// An unknown name, or the factory's own error.
+    pub fn llm(&self, settings: &ProviderSettings) -> Result<Arc<dyn LlmProvider>, Error> {
+        let f = self.llms.get(&settings.name).ok_or_else(|| unknown("llm provider", &settings.name, self.llms.keys()))?;
+        f(settings)
+    }
+
+    /// Opens the store the settings name.
+    ///
+    /// # Errors
+    /// An unknown name, or the store's own error.
+    pub fn store(&self, settings: &StoreSettings, location: &StoreLocation) -> Result<Arc<dyn IndexStore>, Error> {
+        let f = self.stores.get(&settings.name).ok_or_else(|| unknown("store", &settings.name, self.stores.keys()))?;
+        f(settings, location)
+    }
+}
+
+fn unknown<'a>(kind: &'static str, name: &str, known: impl Iterator<Item = &'a String>) -> Error {
+    Error::Config(ConfigError::UnknownComponent {
+        kind,
+        name: name.to_string(),
+        known: known.cloned().collect::<Vec<_>>().join(", "),
+    })
+}
+
+fn builtin_factory(s: &ProviderSettings) -> Result<Arc<dyn EmbeddingProvider>, Error> {
+    if let Some(model) = &s.model {
+        let default = BuiltinEmbedder::new(s.dimensions.unwrap_or(DEFAULT_DIMENSIONS));
+        if model != &default.model().name {
+            return Err(Error::Config(ConfigError::Invalid {
+                key: "embedding.model".into(),
+                origin: String::new(),
+                message: format!(
+                    "the builtin provider has one model per dimension; leave `model` unset (it would be `{}`)",
+                    default.model().name
+                ),
+            }));
+        }
+    }
+    if let Some(k) = s.options.keys().next() {
+        return Err(Error::Config(ConfigError::Invalid {
+            key: format!("embedding.builtin.{k}"),
+            origin: String::new(),
+            message: "unknown key".into(),
+        }));
+    }
+    Ok(Arc::new(BuiltinEmbedder::new(s.dimensions.unwrap_or(DEFAULT_DIMENSIONS))))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HnswWire {
+    graph_min_chunks: Option<usize>,
+    max_connections: Option<usize>,
+    ef_construction: Option<usize>,
+    ef_search: Option<usize>,
+    max_segments: Option<usize>,
+}
+
+fn hnsw_factory(s: &StoreSettings, loc: &StoreLocation) -> Result<Arc<dyn IndexStore>, Error> {
+    let wire: HnswWire = toml::Value::Table(s.options.clone()).try_into().map_err(|e: toml::de::Error| {
+        Error::Config(ConfigError::Invalid {
+            key: "store.hnsw".into(),
+            origin: String::new(),
+            message: e.to_string().trim().to_string(),
+        })
+    })?;
+    let mut o = HnswStoreOptions::default();
+    o.graph_min_chunks = wire.graph_min_chunks.unwrap_or(o.graph_min_chunks);
+    o.max_connections = wire.max_connections.unwrap_or(o.max_connections).clamp(4, 255);
+    o.ef_construction = wire.ef_construction.unwrap_or(o.ef_construction).max(8);
+    o.ef_search = wire.ef_search.unwrap_or(o.ef_search).max(8);
+    o.max_segments = wire.max_segments.unwrap_or(o.max_segments).max(2);
+    Ok(Arc::new(HnswStore::open(&loc.dir, loc.mode, o)?))
+}

@@ -1,0 +1,48 @@
+//! The distance the HNSW graphs use: `1 - dot`, clamped.
+//!
+//! `anndists::DistDot` asserts `dot >= 0` and `dot <= 1.000002`, which near-identical unit
+//! vectors (and zero vectors) violate, so ragops uses its own.
+
+use hnsw_rs::prelude::Distance;
+
+/// `1 - a·b`, clamped to `[0, 2]`, for unit vectors.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DotDistance;
+
+impl Distance<f32> for DotDistance {
+    fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
+        (1.0 - dot(a, b)).clamp(0.0, 2.0)
+    }
+}
+
+/// The dot product of two equally long vectors.
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // Four accumulators let the compiler vectorise without fast-math.
+    let mut acc = [0.0f32; 4];
+    let chunks = a.len() / 4;
+    for i in 0..chunks {
+        let j = i * 4;
+        acc[0] += a[j] * b[j];
+        acc[1] += a[j + 1] * b[j + 1];
+        acc[2] += a[j + 2] * b[j + 2];
+        acc[3] += a[j + 3] * b[j + 3];
+    }
+    let mut sum = acc[0] + acc[1] + acc[2] + acc[3];
+    for j in chunks * 4..a.len() {
+        sum += a[j] * b[j];
+    }
+    sum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identical_and_zero_vectors_do_not_panic() {
+        let v = [0.6f32, 0.8, 0.0, 0.0, 0.0];
+        assert!(DotDistance.eval(&v, &v) < 1e-6);
+        assert_eq!(DotDistance.eval(&[0.0; 5], &v), 1.0);
+        assert_eq!(dot(&v, &v), 1.0);
+    }
+}

@@ -1,0 +1,676 @@
+//! The default store: immutable segments (exact search when small, an HNSW graph when large)
+//! published by a manifest, with `sled` holding the writer's state (file locations, embedding
+//! cache). See `docs/architecture.md` for the layout and why.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use async_trait::async_trait;
+use globset::{Glob, GlobMatcher};
+
+use super::kv::{FileLoc, Kv};
+use super::manifest::{self, Manifest, SegmentEntry, segment_dir};
+use super::segment::{GraphParams, SegmentBuilder, SegmentReader, read_tombstones, write_tombstones};
+use super::{CacheNamespace, Filter, IndexMetadata, IndexStore, StoreCapabilities, StoreQuery, StoreStats};
+use crate::error::StoreError;
+use crate::model::{ChunkId, ContentHash, Embedding, FileRecord, FileUpdate, Hit, Leg};
+
+/// The marker file that makes a directory a ragops index.
+pub const MARKER: &str = "RAGOPS_INDEX";
+const DB_DIR: &str = "db";
+
+/// Whether the store is opened to search or to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Search the published generation; needs no lock and works while a scan runs.
+    Read,
+    /// Stage and commit changes; one writer at a time.
+    Write,
+}
+
+/// Tuning of the default store.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct HnswStoreOptions {
+    /// Segments with at least this many chunks get an HNSW graph; smaller ones are searched
+    /// exactly (which is faster below a few tens of thousands of chunks).
+    pub graph_min_chunks: usize,
+    /// HNSW `M`: links per node and layer.
+    pub max_connections: usize,
+    /// HNSW `ef_construction`.
+    pub ef_construction: usize,
+    /// HNSW `ef_search` (raised to `k` when smaller).
+    pub ef_search: usize,
+    /// When a commit leaves more segments than this, the smallest are merged.
+    pub max_segments: usize,
+}
+
+impl Default for HnswStoreOptions {
+    fn default() -> Self {
+        HnswStoreOptions {
+            graph_min_chunks: 20_000,
+            max_connections: 16,
+            ef_construction: 200,
+            ef_search: 64,
+            max_segments: 8,
+        }
+    }
+}
+
+impl HnswStoreOptions {
+    fn graph(&self) -> GraphParams {
+        GraphParams {
+            min_chunks: self.graph_min_chunks,
+            max_connections: self.max_connections,
+            ef_construction: self.ef_construction,
+        }
+    }
+}
+
+/// The default [`IndexStore`]: HNSW (`hnsw_rs`) over immutable segments, with `sled`.
+#[derive(Debug)]
+pub struct HnswStore {
+    dir: PathBuf,
+    options: HnswStoreOptions,
+    snapshot: RwLock<Option<Arc<Snapshot>>>,
+    writer: Option<Mutex<Writer>>,
+}
+
+/// The segments of one published generation, open for searching.
+#[derive(Debug)]
+struct Snapshot {
+    manifest: Manifest,
+    segments: Vec<(u32, SegmentReader)>,
+}
+
+#[derive(Debug)]
+struct Writer {
+    kv: Kv,
+    base: Option<Manifest>,
+    meta: Option<IndexMetadata>,
+    pending: Option<SegmentBuilder>,
+    /// Staged file-table changes (`None`: deleted).
+    staged: BTreeMap<String, Option<FileLoc>>,
+    /// Ordinals deleted since the base generation, per segment.
+    deleted: BTreeMap<u32, BTreeSet<u32>>,
+    /// The file table must be rewritten whole (after a crash between publish and bookkeeping).
+    rebuild_files: bool,
+    delta: Delta,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Delta {
+    files: i64,
+    chunks: i64,
+    bytes: i64,
+}
+
+impl HnswStore {
+    /// Opens the index in `dir`.
+    ///
+    /// # Errors
+    /// [`StoreError::NotAnIndex`] when `dir` holds something else, [`StoreError::NotFound`]
+    /// when reading an index that was never committed, [`StoreError::Busy`] when another
+    /// writer holds it, [`StoreError::Corrupted`] when a file is damaged.
+    pub fn open(dir: &Path, mode: OpenMode, options: HnswStoreOptions) -> Result<Self, StoreError> {
+        check_is_index(dir, mode)?;
+        let writer = match mode {
+            OpenMode::Read => None,
+            OpenMode::Write => Some(Mutex::new(open_writer(dir)?)),
+        };
+        let store = HnswStore {
+            dir: dir.to_path_buf(),
+            options,
+            snapshot: RwLock::new(None),
+            writer,
+        };
+        if mode == OpenMode::Read {
+            store.snapshot()?;
+        }
+        Ok(store)
+    }
+
+    /// The index directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn writer(&self) -> Result<std::sync::MutexGuard<'_, Writer>, StoreError> {
+        self.writer
+            .as_ref()
+            .ok_or_else(|| StoreError::Invalid("the index was opened read-only".into()))?
+            .lock()
+            .map_err(|_| StoreError::Invalid("a previous write panicked".into()))
+    }
+
+    fn snapshot(&self) -> Result<Option<Arc<Snapshot>>, StoreError> {
+        if let Some(s) = self.snapshot.read().map_err(poisoned)?.as_ref() {
+            return Ok(Some(s.clone()));
+        }
+        let Some(manifest) = manifest::read_current(&self.dir)? else {
+            return Ok(None);
+        };
+        let snap = Arc::new(open_snapshot(&self.dir, manifest, true)?);
+        *self.snapshot.write().map_err(poisoned)? = Some(snap.clone());
+        Ok(Some(snap))
+    }
+}
+
+fn poisoned<T>(_: T) -> StoreError {
+    StoreError::Invalid("a previous search panicked".into())
+}
+
+fn check_is_index(dir: &Path, mode: OpenMode) -> Result<(), StoreError> {
+    if dir.is_file() {
+        return Err(StoreError::NotAnIndex {
+            path: dir.to_path_buf(),
+            marker: MARKER,
+        });
+    }
+    if !dir.exists() {
+        return match mode {
+            OpenMode::Read => Err(StoreError::NotFound { path: dir.to_path_buf() }),
+            OpenMode::Write => Ok(()),
+        };
+    }
+    if dir.join(MARKER).is_file() {
+        return Ok(());
+    }
+    let empty = fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))?.next().is_none();
+    match (empty, mode) {
+        (true, OpenMode::Write) => Ok(()),
+        (true, OpenMode::Read) => Err(StoreError::NotFound { path: dir.to_path_buf() }),
+        (false, _) => Err(StoreError::NotAnIndex {
+            path: dir.to_path_buf(),
+            marker: MARKER,
+        }),
+    }
+}
+
+fn open_writer(dir: &Path) -> Result<Writer, StoreError> {
+    fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+    let marker = dir.join(MARKER);
+    if !marker.exists() {
+        fs::write(&marker, format!("ragops index, format {}\n", super::INDEX_VERSION))
+            .map_err(|e| StoreError::io(&marker, e))?;
+    }
+    let gitignore = dir.join(".gitignore");
+    if !gitignore.exists() {
+        fs::write(&gitignore, "*\n").map_err(|e| StoreError::io(&gitignore, e))?;
+    }
+    let kv = Kv::open(&dir.join(DB_DIR), dir)?;
+    let base = manifest::read_current(dir)?;
+    let published = base.as_ref().map_or(0, |m| m.generation);
+    let mut writer = Writer {
+        kv,
+        base,
+        meta: None,
+        pending: None,
+        staged: BTreeMap::new(),
+        deleted: BTreeMap::new(),
+        rebuild_files: false,
+        delta: Delta::default(),
+    };
+    if writer.kv.generation()? != published {
+        // The last scan published its manifest but stopped before recording its file table:
+        // rebuild the table from the published segments, the source of truth.
+        writer.staged = file_table_from_segments(dir, writer.base.as_ref())?;
+        writer.rebuild_files = true;
+    }
+    Ok(writer)
+}
+
+fn open_snapshot(dir: &Path, manifest: Manifest, graphs: bool) -> Result<Snapshot, StoreError> {
+    let mut segments = Vec::with_capacity(manifest.segments.len());
+    for entry in &manifest.segments {
+        segments.push((entry.id, SegmentReader::open(&segment_dir(dir, entry.id), entry, graphs)?));
+    }
+    Ok(Snapshot { manifest, segments })
+}
+
+fn file_table_from_segments(dir: &Path, base: Option<&Manifest>) -> Result<BTreeMap<String, Option<FileLoc>>, StoreError> {
+    let mut table = BTreeMap::new();
+    let Some(base) = base else { return Ok(table) };
+    let snap = open_snapshot(dir, base.clone(), false)?;
+    for (id, seg) in &snap.segments {
+        for f in seg.files() {
+            let live = f.count == 0 || !seg.is_deleted(f.first);
+            if live {
+                table.insert(
+                    f.record.path.clone(),
+                    Some(FileLoc {
+                        record: f.record.clone(),
+                        segment: *id,
+                        first: f.first,
+                        count: f.count,
+                    }),
+                );
+            }
+        }
+    }
+    Ok(table)
+}
+
+impl Writer {
+    fn meta(&self) -> Result<&IndexMetadata, StoreError> {
+        self.meta
+            .as_ref()
+            .ok_or_else(|| StoreError::Invalid("setup() must be called before writing".into()))
+    }
+
+    fn pending_id(&self) -> u32 {
+        self.base.as_ref().map_or(1, |m| m.next_segment)
+    }
+
+    fn location(&self, path: &str) -> Result<Option<FileLoc>, StoreError> {
+        match self.staged.get(path) {
+            Some(staged) => Ok(staged.clone()),
+            None if self.rebuild_files => Ok(None),
+            None => self.kv.file(path),
+        }
+    }
+
+    fn remove(&mut self, path: &str) -> Result<bool, StoreError> {
+        let Some(loc) = self.location(path)? else {
+            return Ok(false);
+        };
+        let set = self.deleted.entry(loc.segment).or_default();
+        set.extend(loc.first..loc.first + loc.count);
+        self.delta.files -= 1;
+        self.delta.chunks -= i64::from(loc.count);
+        self.delta.bytes -= loc.record.size as i64;
+        self.staged.insert(path.to_string(), None);
+        Ok(true)
+    }
+
+    fn is_dirty(&self) -> bool {
+        !self.staged.is_empty() || !self.deleted.is_empty() || self.pending.as_ref().is_some_and(|p| !p.is_empty())
+    }
+}
+
+#[async_trait]
+impl IndexStore for HnswStore {
+    async fn setup(&self, meta: &IndexMetadata) -> Result<(), StoreError> {
+        let mut w = self.writer()?;
+        if let Some(base) = &w.base {
+            let differences = base.metadata.differences(meta);
+            if !differences.is_empty() {
+                return Err(StoreError::Mismatch {
+                    path: self.dir.clone(),
+                    differences: differences.join(", "),
+                });
+            }
+        }
+        if w.pending.is_none() {
+            w.pending = Some(SegmentBuilder::new(meta.embedding_dimensions as usize));
+        }
+        w.meta = Some(meta.clone());
+        Ok(())
+    }
+
+    async fn metadata(&self) -> Result<Option<IndexMetadata>, StoreError> {
+        if let Some(w) = &self.writer {
+            let w = w.lock().map_err(poisoned)?;
+            return Ok(w.base.as_ref().map(|m| m.metadata.clone()));
+        }
+        Ok(self.snapshot()?.map(|s| s.manifest.metadata.clone()))
+    }
+
+    async fn files(&self) -> Result<Vec<FileRecord>, StoreError> {
+        let w = self.writer()?;
+        let mut out: BTreeMap<String, FileRecord> = BTreeMap::new();
+        if !w.rebuild_files {
+            for (path, loc) in w.kv.files()? {
+                out.insert(path, loc.record);
+            }
+        }
+        for (path, loc) in &w.staged {
+            match loc {
+                Some(loc) => out.insert(path.clone(), loc.record.clone()),
+                None => out.remove(path),
+            };
+        }
+        Ok(out.into_values().collect())
+    }
+
+    async fn upsert(&self, batch: Vec<FileUpdate>) -> Result<(), StoreError> {
+        let mut w = self.writer()?;
+        w.meta()?;
+        let segment = w.pending_id();
+        for update in batch {
+            let path = update.record.path.clone();
+            w.remove(&path)?;
+            let count = update.chunks.len() as u32;
+            let record = update.record.clone();
+            let pending = w.pending.as_mut().ok_or_else(|| StoreError::Invalid("setup() must be called first".into()))?;
+            let first = pending.add_file(update)?;
+            w.delta.files += 1;
+            w.delta.chunks += i64::from(count);
+            w.delta.bytes += record.size as i64;
+            w.staged.insert(
+                path,
+                Some(FileLoc {
+                    record,
+                    segment,
+                    first,
+                    count,
+                }),
+            );
+        }
+        Ok(())
+    }
+
+    async fn touch(&self, records: Vec<FileRecord>) -> Result<(), StoreError> {
+        let mut w = self.writer()?;
+        for record in records {
+            if let Some(mut loc) = w.location(&record.path)? {
+                w.delta.bytes += record.size as i64 - loc.record.size as i64;
+                loc.record = record;
+                w.staged.insert(loc.record.path.clone(), Some(loc));
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, paths: &[String]) -> Result<(), StoreError> {
+        let mut w = self.writer()?;
+        for path in paths {
+            w.remove(path)?;
+        }
+        Ok(())
+    }
+
+    async fn cached_embeddings(
+        &self,
+        namespace: &CacheNamespace,
+        hashes: &[ContentHash],
+    ) -> Result<Vec<Option<Embedding>>, StoreError> {
+        self.writer()?.kv.cached(namespace, hashes)
+    }
+
+    async fn cache_embeddings(
+        &self,
+        namespace: &CacheNamespace,
+        entries: Vec<(ContentHash, Embedding)>,
+    ) -> Result<(), StoreError> {
+        self.writer()?.kv.cache(namespace, entries)
+    }
+
+    async fn search(&self, query: &StoreQuery) -> Result<Vec<Hit>, StoreError> {
+        let Some(vector) = &query.vector else {
+            // No lexical leg in this store (see `capabilities`).
+            return Ok(Vec::new());
+        };
+        let Some(snap) = self.snapshot()? else {
+            return Err(StoreError::NotFound { path: self.dir.clone() });
+        };
+        let dims = snap.manifest.metadata.embedding_dimensions as usize;
+        if vector.len() != dims {
+            return Err(StoreError::Invalid(format!(
+                "query vector has {} dimensions, the index has {dims}",
+                vector.len()
+            )));
+        }
+        let filters = CompiledFilters::new(&query.filters)?;
+        let mut scored: Vec<(f32, u32, u32, usize)> = Vec::new();
+        for (seg_index, (id, seg)) in snap.segments.iter().enumerate() {
+            let path_ok = filters.path_mask(seg.paths());
+            let keep = |ord: u32| path_ok[seg.path_index(ord)] && filters.language_ok(seg.language(ord));
+            for (ord, score) in seg.search(vector, query.k, self.options.ef_search, &keep) {
+                scored.push((score, *id, ord, seg_index));
+            }
+        }
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        scored.truncate(query.k);
+        scored
+            .into_iter()
+            .map(|(score, id, ord, seg_index)| {
+                let chunk = snap.segments[seg_index].1.chunk(ord)?;
+                Ok(Hit::new(ChunkId(u64::from(id) << 32 | u64::from(ord)), chunk, score, Leg::Vector))
+            })
+            .collect()
+    }
+
+    async fn commit(&self, meta: &IndexMetadata) -> Result<StoreStats, StoreError> {
+        let mut w = self.writer()?;
+        let base = w.base.clone();
+        let generation = base.as_ref().map_or(0, |m| m.generation) + 1;
+        let mut manifest = match &base {
+            Some(b) => Manifest {
+                generation,
+                metadata: meta.clone(),
+                ..b.clone()
+            },
+            None => Manifest::new(generation, meta.clone()),
+        };
+        let params = self.options.graph();
+        let pending_id = w.pending_id();
+        // 1. Tombstones of existing segments.
+        let deleted = std::mem::take(&mut w.deleted);
+        for entry in &mut manifest.segments {
+            let Some(new) = deleted.get(&entry.id) else { continue };
+            let dir = segment_dir(&self.dir, entry.id);
+            let mut all: BTreeSet<u32> = match &entry.tombstones {
+                Some(t) => read_tombstones(&dir, t)?.into_iter().collect(),
+                None => BTreeSet::new(),
+            };
+            all.extend(new.iter().copied());
+            let ords: Vec<u32> = all.into_iter().collect();
+            entry.live = entry.chunks - ords.len() as u32;
+            entry.tombstones = Some(write_tombstones(&dir, generation, &ords)?);
+        }
+        manifest.segments.retain(|e| e.live > 0);
+        // 2. The new segment.
+        if let Some(pending) = w.pending.take().filter(|p| !p.is_empty()) {
+            let own_deleted: Vec<u32> = deleted.get(&pending_id).map(|s| s.iter().copied().collect()).unwrap_or_default();
+            let entry = pending.write(&segment_dir(&self.dir, pending_id), pending_id, &own_deleted, generation, &params)?;
+            manifest.next_segment = pending_id + 1;
+            if entry.live > 0 {
+                manifest.segments.push(entry);
+            }
+        }
+        // 3. Merge small segments when there are too many.
+        let moved = merge_if_needed(&self.dir, &mut manifest, &w, generation, &self.options)?;
+        for (path, loc) in moved {
+            w.staged.insert(path, Some(loc));
+        }
+        // 4. Counts, then publish.
+        let prev = base.as_ref().map(|m| m.stats.clone()).unwrap_or_default();
+        let d = w.delta;
+        manifest.stats = StoreStats {
+            files: (prev.files as i64 + d.files).max(0) as u64,
+            chunks: manifest.segments.iter().map(|s| u64::from(s.live)).sum(),
+            bytes: (prev.bytes as i64 + d.bytes).max(0) as u64,
+            disk_bytes: 0,
+            generation,
+        };
+        manifest.stats.disk_bytes = disk_usage(&self.dir);
+        manifest::publish(&self.dir, &manifest)?;
+        // 5. The writer's bookkeeping; a crash before this is repaired at the next open.
+        let staged = std::mem::take(&mut w.staged);
+        let replace_all = std::mem::take(&mut w.rebuild_files);
+        w.kv.apply_files(staged, generation, replace_all)?;
+        // 6. Housekeeping: keep the previous generation for readers that opened it.
+        let keep_prev = base.as_ref().map(|b| b.generation);
+        collect_garbage(&self.dir, &manifest, base.as_ref());
+        manifest::remove_other_manifests(&self.dir, &[Some(generation), keep_prev].into_iter().flatten().collect::<Vec<_>>());
+        w.delta = Delta::default();
+        w.pending = Some(SegmentBuilder::new(meta.embedding_dimensions as usize));
+        let stats = manifest.stats.clone();
+        w.base = Some(manifest);
+        *self.snapshot.write().map_err(poisoned)? = None;
+        Ok(stats)
+    }
+
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        if let Some(w) = &self.writer {
+            let w = w.lock().map_err(poisoned)?;
+            return Ok(w.base.as_ref().map(|m| m.stats.clone()).unwrap_or_default());
+        }
+        Ok(self.snapshot()?.map(|s| s.manifest.stats.clone()).unwrap_or_default())
+    }
+
+    fn capabilities(&self) -> StoreCapabilities {
+        StoreCapabilities::default()
+    }
+}
+
+impl HnswStore {
+    /// Whether staged changes are waiting for a commit.
+    pub fn has_staged_changes(&self) -> bool {
+        self.writer().is_ok_and(|w| w.is_dirty())
+    }
+}
+
+/// Merges the smallest segments into one when a generation has more than `max_segments`;
+/// returns the new locations of the files that moved.
+fn merge_if_needed(
+    dir: &Path,
+    manifest: &mut Manifest,
+    writer: &Writer,
+    generation: u64,
+    options: &HnswStoreOptions,
+) -> Result<Vec<(String, FileLoc)>, StoreError> {
+    if manifest.segments.len() <= options.max_segments.max(2) {
+        return Ok(Vec::new());
+    }
+    let mut by_size: Vec<SegmentEntry> = manifest.segments.clone();
+    by_size.sort_by_key(|e| (e.live, e.id));
+    // Merge all but the largest half: tiered enough for a small store, and bounded work.
+    let take = manifest.segments.len() - options.max_segments / 2;
+    let victims: Vec<SegmentEntry> = by_size.into_iter().take(take).collect();
+    let dims = manifest.metadata.embedding_dimensions as usize;
+    let mut builder = SegmentBuilder::new(dims);
+    let id = manifest.next_segment;
+    let mut moved = Vec::new();
+    for entry in &victims {
+        let seg = SegmentReader::open(&segment_dir(dir, entry.id), entry, false)?;
+        for f in seg.files() {
+            if f.count > 0 && seg.is_deleted(f.first) {
+                continue;
+            }
+            if f.count == 0 {
+                // A file without chunks stays where its record is; only chunks move.
+                continue;
+            }
+            // A file re-staged in this commit may point elsewhere; only move current owners.
+            if let Some(Some(loc)) = writer.staged.get(&f.record.path) {
+                if loc.segment != entry.id {
+                    continue;
+                }
+            }
+            let mut chunks = Vec::with_capacity(f.count as usize);
+            for ord in f.first..f.first + f.count {
+                chunks.push(crate::model::EmbeddedChunk::new(seg.chunk(ord)?, seg.vector(ord).to_vec()));
+            }
+            let first = builder.add_file(FileUpdate::new(f.record.clone(), chunks))?;
+            let record = match writer.staged.get(&f.record.path) {
+                Some(Some(loc)) => loc.record.clone(),
+                _ => f.record.clone(),
+            };
+            moved.push((
+                f.record.path.clone(),
+                FileLoc {
+                    record,
+                    segment: id,
+                    first,
+                    count: f.count,
+                },
+            ));
+        }
+    }
+    let victim_ids: HashSet<u32> = victims.iter().map(|e| e.id).collect();
+    manifest.segments.retain(|e| !victim_ids.contains(&e.id));
+    if !builder.is_empty() {
+        let entry = builder.write(&segment_dir(dir, id), id, &[], generation, &options.graph())?;
+        manifest.segments.push(entry);
+    }
+    manifest.next_segment = id + 1;
+    Ok(moved)
+}
+
+/// Removes segment folders and tombstone files that neither this generation nor the previous
+/// one uses.
+fn collect_garbage(dir: &Path, current: &Manifest, previous: Option<&Manifest>) {
+    let mut keep_files: HashSet<(u32, String)> = HashSet::new();
+    let mut keep_segments: HashSet<u32> = HashSet::new();
+    for m in std::iter::once(current).chain(previous) {
+        for e in &m.segments {
+            keep_segments.insert(e.id);
+            if let Some(t) = &e.tombstones {
+                keep_files.insert((e.id, t.file.clone()));
+            }
+        }
+    }
+    let Ok(entries) = fs::read_dir(dir.join("segments")) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(id) = name.strip_prefix("seg-").and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if id >= current.next_segment {
+            continue; // never touch what a later writer may be building
+        }
+        if !keep_segments.contains(&id) {
+            let _ = fs::remove_dir_all(entry.path());
+            continue;
+        }
+        if let Ok(files) = fs::read_dir(entry.path()) {
+            for f in files.flatten() {
+                let fname = f.file_name().to_string_lossy().into_owned();
+                if fname.starts_with("tomb-") && !keep_files.contains(&(id, fname)) {
+                    let _ = fs::remove_file(f.path());
+                }
+            }
+        }
+    }
+}
+
+fn disk_usage(dir: &Path) -> u64 {
+    fn walk(p: &Path) -> u64 {
+        let Ok(entries) = fs::read_dir(p) else { return 0 };
+        entries
+            .flatten()
+            .map(|e| match e.metadata() {
+                Ok(m) if m.is_dir() => walk(&e.path()),
+                Ok(m) => m.len(),
+                Err(_) => 0,
+            })
+            .sum()
+    }
+    walk(dir)
+}
+
+/// Filters compiled once per query.
+struct CompiledFilters {
+    globs: Vec<GlobMatcher>,
+    languages: Vec<String>,
+}
+
+impl CompiledFilters {
+    fn new(filters: &[Filter]) -> Result<Self, StoreError> {
+        let mut globs = Vec::new();
+        let mut languages = Vec::new();
+        for f in filters {
+            match f {
+                Filter::PathGlob(g) => globs.push(
+                    Glob::new(g)
+                        .map_err(|e| StoreError::Invalid(format!("invalid path glob `{g}`: {e}")))?
+                        .compile_matcher(),
+                ),
+                Filter::Language(l) => languages.push(l.to_lowercase()),
+            }
+        }
+        Ok(CompiledFilters { globs, languages })
+    }
+
+    fn path_mask(&self, paths: &[String]) -> Vec<bool> {
+        paths.iter().map(|p| self.globs.iter().all(|g| g.is_match(p))).collect()
+    }
+
+    fn language_ok(&self, language: &str) -> bool {
+        self.languages.iter().all(|l| l == language)
+    }
+}

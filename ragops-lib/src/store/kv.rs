@@ -1,0 +1,177 @@
+//! The writer's key-value state in `sled`: file locations, the embedding cache and the
+//! generation the file table belongs to.
+//!
+//! sled takes an exclusive lock on its directory, so only the writer opens it; readers use the
+//! published segments and never need this handle.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::CacheNamespace;
+use crate::error::StoreError;
+use crate::model::{ContentHash, Embedding, FileRecord};
+
+/// Where a file's chunks live: a contiguous run of ordinals in one segment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FileLoc {
+    pub(crate) record: FileRecord,
+    pub(crate) segment: u32,
+    pub(crate) first: u32,
+    pub(crate) count: u32,
+}
+
+#[derive(Debug)]
+pub(crate) struct Kv {
+    path: PathBuf,
+    db: sled::Db,
+    files: sled::Tree,
+    cache: sled::Tree,
+    state: sled::Tree,
+}
+
+const GENERATION: &[u8] = b"generation";
+
+impl Kv {
+    /// Opens (or creates) the database; another process holding it gives [`StoreError::Busy`].
+    pub(crate) fn open(path: &Path, index_dir: &Path) -> Result<Kv, StoreError> {
+        let db = sled::Config::new().path(path).open().map_err(|e| match e {
+            sled::Error::Io(io)
+                if io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.to_string().contains("lock")
+                    || io.raw_os_error() == Some(11) =>
+            {
+                StoreError::Busy {
+                    path: index_dir.to_path_buf(),
+                }
+            }
+            sled::Error::Corruption { .. } => StoreError::Corrupted {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            },
+            other => StoreError::backend(other),
+        })?;
+        let open_tree = |name: &str| db.open_tree(name).map_err(|e| sled_err(path, e));
+        Ok(Kv {
+            files: open_tree("files")?,
+            cache: open_tree("embedding_cache")?,
+            state: open_tree("state")?,
+            db,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub(crate) fn generation(&self) -> Result<u64, StoreError> {
+        match self.state.get(GENERATION).map_err(|e| sled_err(&self.path, e))? {
+            Some(v) => Ok(u64::from_le_bytes(v.as_ref().try_into().map_err(|_| {
+                StoreError::Corrupted {
+                    path: self.path.clone(),
+                    message: "bad generation record".into(),
+                }
+            })?)),
+            None => Ok(0),
+        }
+    }
+
+    pub(crate) fn file(&self, path: &str) -> Result<Option<FileLoc>, StoreError> {
+        match self.files.get(path.as_bytes()).map_err(|e| sled_err(&self.path, e))? {
+            Some(v) => Ok(Some(self.decode(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) fn files(&self) -> Result<Vec<(String, FileLoc)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.files.iter() {
+            let (k, v) = item.map_err(|e| sled_err(&self.path, e))?;
+            out.push((String::from_utf8_lossy(&k).into_owned(), self.decode(&v)?));
+        }
+        Ok(out)
+    }
+
+    /// Applies file-table changes (`None` removes) and records the generation, durably.
+    pub(crate) fn apply_files(
+        &self,
+        changes: impl IntoIterator<Item = (String, Option<FileLoc>)>,
+        generation: u64,
+        replace_all: bool,
+    ) -> Result<(), StoreError> {
+        if replace_all {
+            self.files.clear().map_err(|e| sled_err(&self.path, e))?;
+        }
+        let mut batch = sled::Batch::default();
+        for (path, loc) in changes {
+            match loc {
+                Some(loc) => {
+                    let bytes = postcard::to_stdvec(&loc).map_err(StoreError::backend)?;
+                    batch.insert(path.as_bytes(), bytes);
+                }
+                None => batch.remove(path.as_bytes()),
+            }
+        }
+        self.files.apply_batch(batch).map_err(|e| sled_err(&self.path, e))?;
+        self.state
+            .insert(GENERATION, &generation.to_le_bytes())
+            .map_err(|e| sled_err(&self.path, e))?;
+        self.db.flush().map_err(|e| sled_err(&self.path, e))?;
+        Ok(())
+    }
+
+    pub(crate) fn cached(&self, ns: &CacheNamespace, hashes: &[ContentHash]) -> Result<Vec<Option<Embedding>>, StoreError> {
+        let prefix = ns_prefix(ns);
+        hashes
+            .iter()
+            .map(|h| {
+                let v = self.cache.get(cache_key(&prefix, h)).map_err(|e| sled_err(&self.path, e))?;
+                Ok(v.map(|bytes| {
+                    bytes
+                        .chunks_exact(4)
+                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                        .collect()
+                }))
+            })
+            .collect()
+    }
+
+    pub(crate) fn cache(&self, ns: &CacheNamespace, entries: Vec<(ContentHash, Embedding)>) -> Result<(), StoreError> {
+        let prefix = ns_prefix(ns);
+        let mut batch = sled::Batch::default();
+        for (h, v) in entries {
+            let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            batch.insert(cache_key(&prefix, &h).as_slice(), bytes);
+        }
+        self.cache.apply_batch(batch).map_err(|e| sled_err(&self.path, e))
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<FileLoc, StoreError> {
+        postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupted {
+            path: self.path.clone(),
+            message: format!("bad file record: {e}"),
+        })
+    }
+}
+
+fn ns_prefix(ns: &CacheNamespace) -> [u8; 8] {
+    let h = blake3::hash(ns.as_str().as_bytes());
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&h.as_bytes()[..8]);
+    out
+}
+
+fn cache_key(prefix: &[u8; 8], hash: &ContentHash) -> [u8; 40] {
+    let mut key = [0u8; 40];
+    key[..8].copy_from_slice(prefix);
+    key[8..].copy_from_slice(&hash.0);
+    key
+}
+
+fn sled_err(path: &Path, e: sled::Error) -> StoreError {
+    match e {
+        sled::Error::Io(io) => StoreError::io(path, io),
+        sled::Error::Corruption { .. } => StoreError::Corrupted {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        },
+        other => StoreError::backend(other),
+    }
+}

@@ -1,0 +1,456 @@
+//! Immutable segments: the published, read-only part of the index.
+//!
+//! A segment is a folder `segments/seg-NNNNNNNN/` holding
+//! - `meta.bin`: postcard of [`SegmentMeta`] (chunk records, the path and language tables, and
+//!   the file records of the files whose chunks it holds);
+//! - `text.bin`: the chunks' texts, concatenated (read on demand, checked against each chunk's
+//!   hash);
+//! - `vectors.bin`: `chunks × dims` little-endian `f32`;
+//! - for large segments, an HNSW graph dumped by hnsw_rs (`<basename>.hnsw.graph/.data`);
+//! - `tomb-GGGGGGGG.bin`: the ordinals deleted as of generation G (written when it changes).
+//!
+//! Segments never change once written; deletions are tombstones, and merging writes a new
+//! segment. The manifest holds each file's blake3 checksum, verified when a segment is opened.
+
+use std::collections::{BinaryHeap, HashMap};
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use hnsw_rs::prelude::{AnnT, FilterT, Hnsw, HnswIo};
+use serde::{Deserialize, Serialize};
+
+use super::distance::{DotDistance, dot};
+use super::manifest::{SegmentEntry, TombstoneRef};
+use crate::error::StoreError;
+use crate::model::{Chunk, ContentHash, FileRecord, FileUpdate, LineRange};
+
+const META_FILE: &str = "meta.bin";
+const TEXT_FILE: &str = "text.bin";
+const VECTORS_FILE: &str = "vectors.bin";
+const GRAPH_BASENAME: &str = "graph";
+
+/// HNSW build and search parameters.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GraphParams {
+    /// Segments with at least this many chunks get a graph; smaller ones are searched exactly.
+    pub(crate) min_chunks: usize,
+    pub(crate) max_connections: usize,
+    pub(crate) ef_construction: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct ChunkMeta {
+    path: u32,
+    language: u16,
+    start: u32,
+    end: u32,
+    hash: ContentHash,
+    text_offset: u64,
+    text_len: u32,
+}
+
+/// A file whose chunks a segment holds: ordinals `first..first + count`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct SegmentFile {
+    pub(crate) record: FileRecord,
+    pub(crate) first: u32,
+    pub(crate) count: u32,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct SegmentMeta {
+    dims: u32,
+    paths: Vec<String>,
+    languages: Vec<String>,
+    chunks: Vec<ChunkMeta>,
+    files: Vec<SegmentFile>,
+}
+
+/// Accumulates chunks for a new segment.
+#[derive(Debug, Default)]
+pub(crate) struct SegmentBuilder {
+    meta: SegmentMeta,
+    path_ids: HashMap<String, u32>,
+    language_ids: HashMap<String, u16>,
+    texts: Vec<u8>,
+    vectors: Vec<f32>,
+}
+
+impl SegmentBuilder {
+    pub(crate) fn new(dims: usize) -> Self {
+        SegmentBuilder {
+            meta: SegmentMeta {
+                dims: dims as u32,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.meta.chunks.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.meta.chunks.is_empty()
+    }
+
+    /// Adds a file's chunks; returns the ordinal of its first chunk.
+    pub(crate) fn add_file(&mut self, update: FileUpdate) -> Result<u32, StoreError> {
+        let first = self.len() as u32;
+        let count = update.chunks.len() as u32;
+        for ec in update.chunks {
+            if ec.embedding.len() != self.meta.dims as usize {
+                return Err(StoreError::Invalid(format!(
+                    "{}: embedding has {} dimensions, the index has {}",
+                    ec.chunk.path,
+                    ec.embedding.len(),
+                    self.meta.dims
+                )));
+            }
+            if ec.embedding.iter().any(|x| !x.is_finite()) {
+                return Err(StoreError::Invalid(format!("{}: embedding is not finite", ec.chunk.path)));
+            }
+            self.push_chunk(&ec.chunk, &ec.embedding);
+        }
+        self.meta.files.push(SegmentFile {
+            record: update.record,
+            first,
+            count,
+        });
+        Ok(first)
+    }
+
+    fn push_chunk(&mut self, chunk: &Chunk, vector: &[f32]) {
+        let next_path = self.meta.paths.len() as u32;
+        let path = *self.path_ids.entry(chunk.path.clone()).or_insert_with(|| {
+            self.meta.paths.push(chunk.path.clone());
+            next_path
+        });
+        let next_lang = self.meta.languages.len() as u16;
+        let language = *self.language_ids.entry(chunk.language.clone()).or_insert_with(|| {
+            self.meta.languages.push(chunk.language.clone());
+            next_lang
+        });
+        self.meta.chunks.push(ChunkMeta {
+            path,
+            language,
+            start: chunk.lines.start,
+            end: chunk.lines.end,
+            hash: chunk.hash,
+            text_offset: self.texts.len() as u64,
+            text_len: chunk.text.len() as u32,
+        });
+        self.texts.extend_from_slice(chunk.text.as_bytes());
+        self.vectors.extend_from_slice(vector);
+    }
+
+    /// Writes the segment durably into `dir` (replacing a leftover of an interrupted scan).
+    pub(crate) fn write(
+        self,
+        dir: &Path,
+        id: u32,
+        tombstones: &[u32],
+        generation: u64,
+        params: &GraphParams,
+    ) -> Result<SegmentEntry, StoreError> {
+        if dir.exists() {
+            fs::remove_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        }
+        fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        let meta_bytes = postcard::to_stdvec(&self.meta).map_err(StoreError::backend)?;
+        let vector_bytes: Vec<u8> = self.vectors.iter().flat_map(|x| x.to_le_bytes()).collect();
+        write_durably(&dir.join(META_FILE), &meta_bytes)?;
+        write_durably(&dir.join(TEXT_FILE), &self.texts)?;
+        write_durably(&dir.join(VECTORS_FILE), &vector_bytes)?;
+        let n = self.len();
+        let graph = if n >= params.min_chunks.max(1) {
+            Some(build_graph(dir, &self.vectors, self.meta.dims as usize, params)?)
+        } else {
+            None
+        };
+        let tombstones = if tombstones.is_empty() {
+            None
+        } else {
+            Some(write_tombstones(dir, generation, tombstones)?)
+        };
+        let live = n - tombstones.as_ref().map_or(0, |t| t.count as usize);
+        sync_dir(dir)?;
+        Ok(SegmentEntry {
+            id,
+            chunks: n as u32,
+            live: live as u32,
+            meta_checksum: checksum(&meta_bytes),
+            vectors_checksum: checksum(&vector_bytes),
+            text_bytes: self.texts.len() as u64,
+            graph,
+            tombstones,
+        })
+    }
+}
+
+fn build_graph(dir: &Path, vectors: &[f32], dims: usize, params: &GraphParams) -> Result<String, StoreError> {
+    let n = vectors.len() / dims;
+    let hnsw: Hnsw<f32, DotDistance> =
+        Hnsw::new(params.max_connections, n, 16, params.ef_construction, DotDistance);
+    let data: Vec<(&[f32], usize)> = (0..n).map(|i| (&vectors[i * dims..(i + 1) * dims], i)).collect();
+    hnsw.parallel_insert_slice(&data);
+    hnsw.file_dump(dir, GRAPH_BASENAME).map_err(|e| StoreError::backend(e.to_string()))
+}
+
+/// Writes the sorted tombstone ordinals of a segment as of `generation`.
+pub(crate) fn write_tombstones(dir: &Path, generation: u64, ordinals: &[u32]) -> Result<TombstoneRef, StoreError> {
+    let file = format!("tomb-{generation:08}.bin");
+    let bytes = postcard::to_stdvec(ordinals).map_err(StoreError::backend)?;
+    write_durably(&dir.join(&file), &bytes)?;
+    Ok(TombstoneRef {
+        file,
+        count: ordinals.len() as u32,
+        checksum: checksum(&bytes),
+    })
+}
+
+/// Reads a segment's tombstones, checking their checksum.
+pub(crate) fn read_tombstones(dir: &Path, tomb: &TombstoneRef) -> Result<Vec<u32>, StoreError> {
+    let path = dir.join(&tomb.file);
+    let bytes = read_checked(&path, &tomb.checksum)?;
+    postcard::from_bytes(&bytes).map_err(|e| corrupted(&path, e))
+}
+
+self_cell::self_cell!(
+    struct Graph {
+        owner: HnswIo,
+        #[not_covariant]
+        dependent: HnswDot,
+    }
+);
+
+type HnswDot<'a> = Hnsw<'a, f32, DotDistance>;
+
+/// A segment opened for searching.
+pub(crate) struct SegmentReader {
+    dir: PathBuf,
+    meta: SegmentMeta,
+    vectors: Vec<f32>,
+    text: File,
+    deleted: Vec<bool>,
+    graph: Option<Graph>,
+}
+
+impl std::fmt::Debug for SegmentReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SegmentReader")
+            .field("dir", &self.dir)
+            .field("chunks", &self.meta.chunks.len())
+            .field("graph", &self.graph.is_some())
+            .finish()
+    }
+}
+
+impl SegmentReader {
+    /// Opens a segment, verifying its files against the manifest's checksums.
+    pub(crate) fn open(dir: &Path, entry: &SegmentEntry, search_graph: bool) -> Result<Self, StoreError> {
+        let meta_path = dir.join(META_FILE);
+        let meta_bytes = read_checked(&meta_path, &entry.meta_checksum)?;
+        let meta: SegmentMeta = postcard::from_bytes(&meta_bytes).map_err(|e| corrupted(&meta_path, e))?;
+        let vectors_path = dir.join(VECTORS_FILE);
+        let vector_bytes = read_checked(&vectors_path, &entry.vectors_checksum)?;
+        let dims = meta.dims as usize;
+        if meta.chunks.len() != entry.chunks as usize || vector_bytes.len() != meta.chunks.len() * dims * 4 {
+            return Err(corrupted(&vectors_path, "sizes disagree with the manifest"));
+        }
+        let vectors = vector_bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let text_path = dir.join(TEXT_FILE);
+        let text = File::open(&text_path).map_err(|e| StoreError::io(&text_path, e))?;
+        let len = text.metadata().map_err(|e| StoreError::io(&text_path, e))?.len();
+        if len != entry.text_bytes {
+            return Err(corrupted(&text_path, "truncated"));
+        }
+        let mut deleted = vec![false; meta.chunks.len()];
+        if let Some(tomb) = &entry.tombstones {
+            for ord in read_tombstones(dir, tomb)? {
+                *deleted
+                    .get_mut(ord as usize)
+                    .ok_or_else(|| corrupted(&dir.join(&tomb.file), "ordinal out of range"))? = true;
+            }
+        }
+        let graph = match (&entry.graph, search_graph) {
+            (Some(basename), true) => Some(load_graph(dir, basename)?),
+            _ => None,
+        };
+        Ok(SegmentReader {
+            dir: dir.to_path_buf(),
+            meta,
+            vectors,
+            text,
+            deleted,
+            graph,
+        })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.meta.chunks.len()
+    }
+
+    pub(crate) fn is_deleted(&self, ord: u32) -> bool {
+        self.deleted.get(ord as usize).copied().unwrap_or(true)
+    }
+
+    pub(crate) fn files(&self) -> &[SegmentFile] {
+        &self.meta.files
+    }
+
+    pub(crate) fn vector(&self, ord: u32) -> &[f32] {
+        let d = self.meta.dims as usize;
+        &self.vectors[ord as usize * d..(ord as usize + 1) * d]
+    }
+
+    pub(crate) fn path(&self, ord: u32) -> &str {
+        &self.meta.paths[self.meta.chunks[ord as usize].path as usize]
+    }
+
+    pub(crate) fn language(&self, ord: u32) -> &str {
+        &self.meta.languages[self.meta.chunks[ord as usize].language as usize]
+    }
+
+    /// The paths table, for filters that precompute a match per path.
+    pub(crate) fn paths(&self) -> &[String] {
+        &self.meta.paths
+    }
+
+    pub(crate) fn path_index(&self, ord: u32) -> usize {
+        self.meta.chunks[ord as usize].path as usize
+    }
+
+    /// The `k` best live chunks for which `keep` holds, best first, as `(ordinal, similarity)`.
+    pub(crate) fn search(&self, query: &[f32], k: usize, ef: usize, keep: &dyn Fn(u32) -> bool) -> Vec<(u32, f32)> {
+        if k == 0 {
+            return Vec::new();
+        }
+        let accept = |ord: u32| !self.is_deleted(ord) && keep(ord);
+        if let Some(graph) = &self.graph {
+            let filter = |id: &usize| accept(*id as u32);
+            return graph.with_dependent(|_, hnsw| {
+                hnsw.search_filter(query, k, ef.max(k), Some(&filter as &dyn FilterT))
+                    .into_iter()
+                    .map(|n| (n.d_id as u32, 1.0 - n.distance))
+                    .collect()
+            });
+        }
+        let mut heap: BinaryHeap<Scored> = BinaryHeap::with_capacity(k + 1);
+        for ord in 0..self.len() as u32 {
+            if !accept(ord) {
+                continue;
+            }
+            let s = dot(query, self.vector(ord));
+            if heap.len() < k {
+                heap.push(Scored(s, ord));
+            } else if heap.peek().is_some_and(|worst| s > worst.0) {
+                heap.pop();
+                heap.push(Scored(s, ord));
+            }
+        }
+        let mut out: Vec<(u32, f32)> = heap.into_iter().map(|Scored(s, o)| (o, s)).collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        out
+    }
+
+    /// The chunk at `ord`, its text read from disk and checked against its hash.
+    pub(crate) fn chunk(&self, ord: u32) -> Result<Chunk, StoreError> {
+        let meta = &self.meta.chunks[ord as usize];
+        let mut buf = vec![0u8; meta.text_len as usize];
+        let text_path = self.dir.join(TEXT_FILE);
+        self.text
+            .read_exact_at(&mut buf, meta.text_offset)
+            .map_err(|e| StoreError::io(&text_path, e))?;
+        if ContentHash::of(&buf) != meta.hash {
+            return Err(corrupted(&text_path, format!("chunk {ord} does not match its hash")));
+        }
+        let text = String::from_utf8(buf).map_err(|e| corrupted(&text_path, e))?;
+        Ok(Chunk {
+            path: self.path(ord).to_string(),
+            lines: LineRange::new(meta.start, meta.end),
+            language: self.language(ord).to_string(),
+            hash: meta.hash,
+            text,
+        })
+    }
+}
+
+/// Min-heap entry by score (the worst kept hit on top).
+struct Scored(f32, u32);
+
+impl PartialEq for Scored {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for Scored {}
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scored {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.0.total_cmp(&self.0).then(self.1.cmp(&other.1))
+    }
+}
+
+fn load_graph(dir: &Path, basename: &str) -> Result<Graph, StoreError> {
+    let graph_path = dir.join(format!("{basename}.hnsw.graph"));
+    if !graph_path.is_file() || !dir.join(format!("{basename}.hnsw.data")).is_file() {
+        return Err(corrupted(&graph_path, "missing graph file"));
+    }
+    let io = HnswIo::new(dir, basename);
+    // hnsw_rs asserts on malformed dumps; a damaged file must be an error, not a crash.
+    let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Graph::try_new(io, |io| io.load_hnsw_with_dist(DotDistance))
+    }));
+    match loaded {
+        Ok(Ok(graph)) => Ok(graph),
+        Ok(Err(e)) => Err(corrupted(&graph_path, e)),
+        Err(_) => Err(corrupted(&graph_path, "unreadable graph dump")),
+    }
+}
+
+pub(crate) fn checksum(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
+}
+
+fn read_checked(path: &Path, expected: &str) -> Result<Vec<u8>, StoreError> {
+    let bytes = fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => corrupted(path, "missing file"),
+        _ => StoreError::io(path, e),
+    })?;
+    if checksum(&bytes) != expected {
+        return Err(corrupted(path, "checksum mismatch"));
+    }
+    Ok(bytes)
+}
+
+pub(crate) fn corrupted(path: &Path, message: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupted {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    }
+}
+
+/// Writes a file and fsyncs it.
+pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let mut f = File::create(path).map_err(|e| StoreError::io(path, e))?;
+    f.write_all(bytes).map_err(|e| StoreError::io(path, e))?;
+    f.sync_all().map_err(|e| StoreError::io(path, e))
+}
+
+/// Fsyncs a directory so that the entries created in it survive a crash.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io(dir, e))
+}
