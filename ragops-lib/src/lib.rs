@@ -34,7 +34,7 @@ pub mod repo;
 pub mod retrieve;
 pub mod store;
 pub mod telemetry;
-#[cfg(feature = "test-utils")]
+#[cfg(any(test, feature = "test-utils"))]
 pub mod testing;
 
 pub use config::Config;

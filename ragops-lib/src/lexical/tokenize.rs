@@ -10,17 +10,22 @@ pub struct Token {
     pub whole: bool,
 }
 
-/// English and code words too common to tell chunks apart.
+/// English words too common to tell chunks apart (sorted: looked up by binary search).
 const STOPWORDS: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "has", "have", "if", "in",
-    "into", "is", "it", "its", "of", "on", "or", "so", "that", "the", "their", "then", "there",
-    "these", "this", "to", "was", "were", "which", "will", "with", "we", "you", "do", "does", "not",
-    "no", "can", "all", "any", "how", "what", "where", "when", "who", "why",
+    "a", "all", "an", "and", "any", "are", "as", "at", "be", "but", "by", "can", "do", "does",
+    "for", "from", "has", "have", "how", "if", "in", "into", "is", "it", "its", "no", "not", "of",
+    "on", "or", "so", "that", "the", "their", "then", "there", "these", "this", "to", "was", "we",
+    "were", "what", "when", "where", "which", "who", "why", "will", "with", "you",
 ];
 
 /// Whether a lowercased word is a stopword.
 pub fn is_stopword(word: &str) -> bool {
     STOPWORDS.binary_search(&word).is_ok()
+}
+
+/// The stopword list (part of the built-in model's identity).
+pub fn stopwords() -> &'static [&'static str] {
+    STOPWORDS
 }
 
 /// Splits text into code-aware tokens, in order of appearance.

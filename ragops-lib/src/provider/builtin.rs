@@ -39,7 +39,10 @@ impl BuiltinEmbedder {
         let dimensions = dimensions.max(16);
         // The name pins every parameter that shapes the vectors, so an index built with other
         // parameters is never mixed with this one.
-        let params = format!("feature-hash v{SCHEME_VERSION} fnv1a64 part={PART_WEIGHT} dims={dimensions}");
+        let params = format!(
+            "feature-hash v{SCHEME_VERSION} fnv1a64 part={PART_WEIGHT} dims={dimensions} stopwords={}",
+            crate::lexical::stopwords().join(",")
+        );
         let digest = blake3::hash(params.as_bytes()).to_hex();
         let name = format!("feature-hash-v{SCHEME_VERSION}-{dimensions}d-{}", &digest[..12]);
         BuiltinEmbedder {

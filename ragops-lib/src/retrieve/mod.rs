@@ -90,7 +90,10 @@ impl Retriever {
                 model = %self.embedder.model().name,
             );
             let v = v.pop().unwrap_or_default();
-            legs.push(self.store.search(&StoreQuery::vector(v, fetch).with_filters(filters.to_vec())).await?);
+            let mut hits = self.store.search(&StoreQuery::vector(v, fetch).with_filters(filters.to_vec())).await?;
+            // A similarity of zero or less shares nothing with the query.
+            hits.retain(|h| h.score > 0.0);
+            legs.push(hits);
         }
         if lexical {
             legs.push(self.store.search(&StoreQuery::text(query, fetch).with_filters(filters.to_vec())).await?);

@@ -674,3 +674,260 @@ impl CompiledFilters {
         self.languages.iter().all(|l| l == language)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Chunk, EmbeddedChunk, LineRange};
+
+    fn options(graph_min_chunks: usize) -> HnswStoreOptions {
+        HnswStoreOptions {
+            graph_min_chunks,
+            ..Default::default()
+        }
+    }
+
+    fn meta(dims: u32) -> IndexMetadata {
+        IndexMetadata::new("t", "test", "test-model", dims, 40, 0)
+    }
+
+    /// A deterministic pseudo-random unit vector.
+    fn vector(seed: u64, dims: usize) -> Vec<f32> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut v: Vec<f32> = (0..dims)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % 2000) as f32 / 1000.0 - 1.0
+            })
+            .collect();
+        crate::provider::builtin::normalize(&mut v);
+        v
+    }
+
+    fn file(path: &str, seeds: &[u64], dims: usize) -> FileUpdate {
+        let chunks = seeds
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let line = i as u32 + 1;
+                EmbeddedChunk::new(
+                    Chunk::new(path, LineRange::new(line, line), "rust", format!("{path} {s}")),
+                    vector(*s, dims),
+                )
+            })
+            .collect();
+        FileUpdate::new(
+            FileRecord::new(path, 10, 1, ContentHash::of(path.as_bytes()), seeds.len() as u32),
+            chunks,
+        )
+    }
+
+    #[tokio::test]
+    async fn conforms_with_exact_search() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("idx");
+        let store = HnswStore::open(&path, OpenMode::Write, options(1_000_000)).unwrap();
+        let reopen = || -> Box<dyn IndexStore> {
+            // The conformance suite reopens while the first handle still holds the lock, so it
+            // reopens a copy of the committed directory.
+            let copy = dir.path().join(format!("copy-{}", std::process::id()));
+            copy_dir(&path, &copy);
+            std::fs::remove_dir_all(copy.join(DB_DIR)).unwrap();
+            Box::new(HnswStore::open(&copy, OpenMode::Write, options(1_000_000)).unwrap())
+        };
+        crate::testing::index_store_conformance(&store, &reopen).await;
+    }
+
+    #[tokio::test]
+    async fn conforms_with_hnsw_graphs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("idx");
+        let store = HnswStore::open(&path, OpenMode::Write, options(1)).unwrap();
+        let reopen = || -> Box<dyn IndexStore> {
+            let copy = dir.path().join("copy");
+            copy_dir(&path, &copy);
+            std::fs::remove_dir_all(copy.join(DB_DIR)).unwrap();
+            Box::new(HnswStore::open(&copy, OpenMode::Write, options(1)).unwrap())
+        };
+        crate::testing::index_store_conformance(&store, &reopen).await;
+        let manifest = manifest::read_current(&path).unwrap().unwrap();
+        assert!(manifest.segments.iter().all(|s| s.graph.is_some()), "graphs were built");
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), &target).unwrap();
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn hnsw_finds_what_exact_search_finds() {
+        let dir = tempfile::tempdir().unwrap();
+        let dims = 32;
+        let exact_dir = dir.path().join("exact");
+        let graph_dir = dir.path().join("graph");
+        for (p, min) in [(&exact_dir, usize::MAX), (&graph_dir, 1)] {
+            let store = HnswStore::open(p, OpenMode::Write, options(min)).unwrap();
+            store.setup(&meta(dims as u32)).await.unwrap();
+            let files: Vec<FileUpdate> =
+                (0..100).map(|f| file(&format!("f{f}.rs"), &(f * 20..f * 20 + 20).collect::<Vec<_>>(), dims)).collect();
+            store.upsert(files).await.unwrap();
+            store.commit(&meta(dims as u32)).await.unwrap();
+        }
+        let exact = HnswStore::open(&exact_dir, OpenMode::Read, options(usize::MAX)).unwrap();
+        let graph = HnswStore::open(&graph_dir, OpenMode::Read, options(1)).unwrap();
+        let mut found = 0;
+        let queries = 50;
+        for q in 0..queries {
+            let query = StoreQuery::vector(vector(10_000 + q, dims), 10);
+            let want: HashSet<String> = exact.search(&query).await.unwrap().into_iter().map(|h| h.chunk.text).collect();
+            let got = graph.search(&query).await.unwrap();
+            found += got.iter().filter(|h| want.contains(&h.chunk.text)).count();
+        }
+        let recall = found as f64 / (queries as f64 * 10.0);
+        assert!(recall >= 0.9, "recall@10 {recall}");
+    }
+
+    #[tokio::test]
+    async fn second_writer_is_refused_while_readers_keep_working() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("idx");
+        let w = HnswStore::open(&path, OpenMode::Write, options(100)).unwrap();
+        w.setup(&meta(8)).await.unwrap();
+        w.upsert(vec![file("a.rs", &[1, 2], 8)]).await.unwrap();
+        w.commit(&meta(8)).await.unwrap();
+        let err = HnswStore::open(&path, OpenMode::Write, options(100)).unwrap_err();
+        assert!(matches!(err, StoreError::Busy { .. }), "{err}");
+        assert!(err.to_string().contains("busy"));
+        // Stage more without committing: a reader sees the committed generation only.
+        w.upsert(vec![file("b.rs", &[3], 8)]).await.unwrap();
+        let r = HnswStore::open(&path, OpenMode::Read, options(100)).unwrap();
+        let hits = r.search(&StoreQuery::vector(vector(3, 8), 10)).await.unwrap();
+        assert!(hits.iter().all(|h| h.chunk.path == "a.rs"));
+        assert_eq!(r.stats().await.unwrap().files, 1);
+    }
+
+    #[tokio::test]
+    async fn lost_writer_state_is_rebuilt_from_published_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("idx");
+        {
+            let w = HnswStore::open(&path, OpenMode::Write, options(100)).unwrap();
+            w.setup(&meta(8)).await.unwrap();
+            w.upsert(vec![file("a.rs", &[1, 2], 8), file("b.rs", &[3], 8)]).await.unwrap();
+            w.commit(&meta(8)).await.unwrap();
+        }
+        // As if the process died after publishing but before recording its file table.
+        std::fs::remove_dir_all(path.join(DB_DIR)).unwrap();
+        let w = HnswStore::open(&path, OpenMode::Write, options(100)).unwrap();
+        w.setup(&meta(8)).await.unwrap();
+        let files: Vec<String> = w.files().await.unwrap().into_iter().map(|f| f.path).collect();
+        assert_eq!(files, ["a.rs", "b.rs"]);
+        w.upsert(vec![file("a.rs", &[9], 8)]).await.unwrap();
+        let stats = w.commit(&meta(8)).await.unwrap();
+        assert_eq!((stats.files, stats.chunks), (2, 2), "old chunks of a.rs were tombstoned");
+    }
+
+    #[tokio::test]
+    async fn many_commits_merge_segments_and_keep_results() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("idx");
+        let mut o = options(100);
+        o.max_segments = 3;
+        let w = HnswStore::open(&path, OpenMode::Write, o).unwrap();
+        for i in 0..10u64 {
+            w.setup(&meta(8)).await.unwrap();
+            w.upsert(vec![file(&format!("f{i}.rs"), &[i * 10, i * 10 + 1], 8)]).await.unwrap();
+            if i > 0 {
+                // Rewrite an earlier file too, so segments carry tombstones.
+                w.upsert(vec![file("f0.rs", &[1000 + i], 8)]).await.unwrap();
+            }
+            w.commit(&meta(8)).await.unwrap();
+        }
+        let manifest = manifest::read_current(&path).unwrap().unwrap();
+        assert!(manifest.segments.len() <= 3, "{} segments", manifest.segments.len());
+        let stats = w.stats().await.unwrap();
+        assert_eq!((stats.files, stats.chunks), (10, 19));
+        let hits = w.search(&StoreQuery::vector(vector(1009, 8), 1)).await.unwrap();
+        assert_eq!(hits[0].chunk.path, "f0.rs");
+        assert_eq!(hits[0].chunk.text, "f0.rs 1009");
+        let seg_dirs = std::fs::read_dir(path.join("segments")).unwrap().count();
+        assert!(seg_dirs <= 6, "old segments are collected ({seg_dirs} left)");
+        // The file table survives the merge: re-upserting f5 tombstones its merged chunks.
+        w.setup(&meta(8)).await.unwrap();
+        w.delete(&["f5.rs".to_string()]).await.unwrap();
+        let stats = w.commit(&meta(8)).await.unwrap();
+        assert_eq!((stats.files, stats.chunks), (9, 17));
+    }
+
+    #[tokio::test]
+    async fn damaged_files_are_reported_not_panicked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("idx");
+        {
+            let w = HnswStore::open(&path, OpenMode::Write, options(1)).unwrap();
+            w.setup(&meta(8)).await.unwrap();
+            w.upsert(vec![file("a.rs", &[1, 2, 3], 8)]).await.unwrap();
+            w.commit(&meta(8)).await.unwrap();
+        }
+        let seg = segment_dir(&path, 1);
+        for victim in ["vectors.bin", "meta.bin"] {
+            let original = std::fs::read(seg.join(victim)).unwrap();
+            std::fs::write(seg.join(victim), &original[..original.len() / 2]).unwrap();
+            let err = HnswStore::open(&path, OpenMode::Read, options(1)).unwrap_err();
+            assert!(matches!(err, StoreError::Corrupted { .. }), "{victim}: {err}");
+            assert!(err.to_string().contains("--rebuild"));
+            std::fs::write(seg.join(victim), original).unwrap();
+        }
+        // A damaged graph dump.
+        let graph = seg.join("graph.hnsw.graph");
+        let original = std::fs::read(&graph).unwrap();
+        std::fs::write(&graph, &original[..original.len() / 3]).unwrap();
+        let err = HnswStore::open(&path, OpenMode::Read, options(1)).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupted { .. }), "{err}");
+        std::fs::write(&graph, original).unwrap();
+        // A damaged chunk text is caught by its hash when read.
+        let text = seg.join("text.bin");
+        let mut bytes = std::fs::read(&text).unwrap();
+        bytes[0] ^= 0x20;
+        std::fs::write(&text, bytes).unwrap();
+        let r = HnswStore::open(&path, OpenMode::Read, options(1)).unwrap();
+        let err = r.search(&StoreQuery::vector(vector(1, 8), 3)).await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupted { .. }), "{err}");
+        // A garbled manifest.
+        std::fs::write(path.join(manifest::MANIFESTS).join("manifest-00000001.json"), b"{ nope").unwrap();
+        let err = HnswStore::open(&path, OpenMode::Read, options(1)).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupted { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn not_an_index_and_not_found() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "hello").unwrap();
+        for mode in [OpenMode::Read, OpenMode::Write] {
+            let err = HnswStore::open(dir.path(), mode, options(1)).unwrap_err();
+            assert!(matches!(err, StoreError::NotAnIndex { .. }), "{err}");
+        }
+        let err = HnswStore::open(&dir.path().join("missing"), OpenMode::Read, options(1)).unwrap_err();
+        assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+        assert!(err.to_string().contains("ragops scan"));
+    }
+
+    #[tokio::test]
+    async fn wrong_dimensions_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = HnswStore::open(&dir.path().join("i"), OpenMode::Write, options(1)).unwrap();
+        w.setup(&meta(8)).await.unwrap();
+        let err = w.upsert(vec![file("a.rs", &[1], 4)]).await.unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+    }
+}

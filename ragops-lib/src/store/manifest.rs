@@ -24,6 +24,15 @@ pub(crate) struct TombstoneRef {
     pub(crate) checksum: String,
 }
 
+/// An hnsw_rs dump (`<basename>.hnsw.graph` and `.hnsw.data`) with the files' checksums, verified
+/// before hnsw_rs reads them (it asserts on malformed input).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct GraphRef {
+    pub(crate) basename: String,
+    pub(crate) graph_checksum: String,
+    pub(crate) data_checksum: String,
+}
+
 /// One live segment of a generation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SegmentEntry {
@@ -33,8 +42,8 @@ pub(crate) struct SegmentEntry {
     pub(crate) meta_checksum: String,
     pub(crate) vectors_checksum: String,
     pub(crate) text_bytes: u64,
-    /// hnsw_rs dump basename, when the segment has a graph.
-    pub(crate) graph: Option<String>,
+    /// The segment's HNSW graph, when it has one.
+    pub(crate) graph: Option<GraphRef>,
     pub(crate) tombstones: Option<TombstoneRef>,
 }
 

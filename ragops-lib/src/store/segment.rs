@@ -22,7 +22,7 @@ use hnsw_rs::prelude::{AnnT, FilterT, Hnsw, HnswIo};
 use serde::{Deserialize, Serialize};
 
 use super::distance::{DotDistance, dot};
-use super::manifest::{SegmentEntry, TombstoneRef};
+use super::manifest::{GraphRef, SegmentEntry, TombstoneRef};
 use crate::error::StoreError;
 use crate::model::{Chunk, ContentHash, FileRecord, FileUpdate, LineRange};
 
@@ -191,13 +191,26 @@ impl SegmentBuilder {
     }
 }
 
-fn build_graph(dir: &Path, vectors: &[f32], dims: usize, params: &GraphParams) -> Result<String, StoreError> {
+fn build_graph(dir: &Path, vectors: &[f32], dims: usize, params: &GraphParams) -> Result<GraphRef, StoreError> {
     let n = vectors.len() / dims;
     let hnsw: Hnsw<f32, DotDistance> =
         Hnsw::new(params.max_connections, n, 16, params.ef_construction, DotDistance);
     let data: Vec<(&[f32], usize)> = (0..n).map(|i| (&vectors[i * dims..(i + 1) * dims], i)).collect();
     hnsw.parallel_insert_slice(&data);
-    hnsw.file_dump(dir, GRAPH_BASENAME).map_err(|e| StoreError::backend(e.to_string()))
+    let basename = hnsw.file_dump(dir, GRAPH_BASENAME).map_err(|e| StoreError::backend(e.to_string()))?;
+    let file_checksum = |suffix: &str| -> Result<String, StoreError> {
+        let path = dir.join(format!("{basename}.hnsw.{suffix}"));
+        let f = File::open(&path).map_err(|e| StoreError::io(&path, e))?;
+        f.sync_all().map_err(|e| StoreError::io(&path, e))?;
+        let mut hasher = blake3::Hasher::new();
+        hasher.update_reader(f).map_err(|e| StoreError::io(&path, e))?;
+        Ok(hasher.finalize().to_hex().to_string())
+    };
+    Ok(GraphRef {
+        graph_checksum: file_checksum("graph")?,
+        data_checksum: file_checksum("data")?,
+        basename,
+    })
 }
 
 /// Writes the sorted tombstone ordinals of a segment as of `generation`.
@@ -280,7 +293,7 @@ impl SegmentReader {
             }
         }
         let graph = match (&entry.graph, search_graph) {
-            (Some(basename), true) => Some(load_graph(dir, basename)?),
+            (Some(graph), true) => Some(load_graph(dir, graph)?),
             _ => None,
         };
         Ok(SegmentReader {
@@ -402,13 +415,22 @@ impl Ord for Scored {
     }
 }
 
-fn load_graph(dir: &Path, basename: &str) -> Result<Graph, StoreError> {
-    let graph_path = dir.join(format!("{basename}.hnsw.graph"));
-    if !graph_path.is_file() || !dir.join(format!("{basename}.hnsw.data")).is_file() {
-        return Err(corrupted(&graph_path, "missing graph file"));
+fn load_graph(dir: &Path, graph: &GraphRef) -> Result<Graph, StoreError> {
+    let graph_path = dir.join(format!("{}.hnsw.graph", graph.basename));
+    for (suffix, expected) in [("graph", &graph.graph_checksum), ("data", &graph.data_checksum)] {
+        let path = dir.join(format!("{}.hnsw.{suffix}", graph.basename));
+        let f = File::open(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => corrupted(&path, "missing file"),
+            _ => StoreError::io(&path, e),
+        })?;
+        let mut hasher = blake3::Hasher::new();
+        hasher.update_reader(f).map_err(|e| StoreError::io(&path, e))?;
+        if hasher.finalize().to_hex().as_str() != expected {
+            return Err(corrupted(&path, "checksum mismatch"));
+        }
     }
-    let io = HnswIo::new(dir, basename);
-    // hnsw_rs asserts on malformed dumps; a damaged file must be an error, not a crash.
+    let io = HnswIo::new(dir, &graph.basename);
+    // Checksummed above; should hnsw_rs still assert, it is an error, not a crash.
     let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         Graph::try_new(io, |io| io.load_hnsw_with_dist(DotDistance))
     }));
