@@ -35,16 +35,25 @@ const GENERATION: &[u8] = b"generation";
 impl Kv {
     /// Opens (or creates) the database; another process holding it gives [`StoreError::Busy`].
     pub(crate) fn open(path: &Path, index_dir: &Path) -> Result<Kv, StoreError> {
-        let db = sled::Config::new().path(path).open().map_err(|e| match e {
-            sled::Error::Io(io)
-                if io.kind() == std::io::ErrorKind::WouldBlock
-                    || io.to_string().contains("lock")
-                    || io.raw_os_error() == Some(11) =>
-            {
-                StoreError::Busy {
-                    path: index_dir.to_path_buf(),
+        // No background flusher: ragops flushes at commit, and without the thread a dropped
+        // handle releases sled's directory lock at once (a later scan in this process can
+        // open it again).
+        let config = sled::Config::new().path(path).flush_every_ms(None);
+        let mut attempt = 0;
+        let opened = loop {
+            match config.open() {
+                Err(sled::Error::Io(io)) if is_lock_error(&io) && attempt < 10 => {
+                    // A handle being dropped in this process may still hold the lock briefly.
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
                 }
+                other => break other,
             }
+        };
+        let db = opened.map_err(|e| match e {
+            sled::Error::Io(io) if is_lock_error(&io) => StoreError::Busy {
+                path: index_dir.to_path_buf(),
+            },
             sled::Error::Corruption { .. } => StoreError::Corrupted {
                 path: path.to_path_buf(),
                 message: e.to_string(),
@@ -149,6 +158,10 @@ impl Kv {
             message: format!("bad file record: {e}"),
         })
     }
+}
+
+fn is_lock_error(io: &std::io::Error) -> bool {
+    io.kind() == std::io::ErrorKind::WouldBlock || io.raw_os_error() == Some(11) || io.to_string().contains("lock")
 }
 
 fn ns_prefix(ns: &CacheNamespace) -> [u8; 8] {
