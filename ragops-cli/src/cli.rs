@@ -65,6 +65,10 @@ pub(crate) enum Command {
 pub(crate) struct ScanArgs {
     /// The repository to scan; default: --repo or the current directory.
     pub(crate) path: Option<PathBuf>,
+    /// Build the index anew (after a settings change or damage); the old one answers searches
+    /// until the new one is complete.
+    #[arg(long)]
+    pub(crate) rebuild: bool,
 }
 
 #[derive(Debug, Args)]

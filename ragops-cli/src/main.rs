@@ -40,10 +40,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Prints an error and maps it to an exit code: 2 for usage and config errors, 1 otherwise,
 /// 0 when stdout was closed early (`ragops search x | head`).
 fn report(err: &anyhow::Error) -> ExitCode {
-    if let Some(io) = err.downcast_ref::<std::io::Error>() {
-        if io.kind() == std::io::ErrorKind::BrokenPipe {
-            return ExitCode::SUCCESS;
-        }
+    if let Some(io) = err.downcast_ref::<std::io::Error>()
+        && io.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        return ExitCode::SUCCESS;
     }
     eprintln!("error: {err}");
     let usage = err.downcast_ref::<ragops_lib::Error>().is_some_and(|e| e.is_usage());

@@ -30,10 +30,7 @@ impl Error {
     /// Whether the error comes from the user's input (bad config, bad path, bad arguments)
     /// rather than from a failure at run time. The CLI maps the first to exit code 2.
     pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
-            Error::Config(_) | Error::Store(StoreError::NotAnIndex { .. })
-        )
+        matches!(self, Error::Config(_) | Error::Store(StoreError::NotAnIndex { .. }))
     }
 }
 
@@ -195,10 +192,7 @@ pub enum StoreError {
 impl StoreError {
     /// Wraps an I/O error with the path it happened on.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        StoreError::Io {
-            path: path.into(),
-            source,
-        }
+        StoreError::Io { path: path.into(), source }
     }
 
     /// Wraps any backend error.

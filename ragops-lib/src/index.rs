@@ -87,10 +87,8 @@ impl IndexBuilder {
             Some(c) => c,
             None => match find_config(self.config_file.as_deref(), &root.root) {
                 Some((path, origin)) => {
-                    let text = std::fs::read_to_string(&path).map_err(|source| crate::error::ConfigError::Read {
-                        path: path.clone(),
-                        source,
-                    })?;
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|source| crate::error::ConfigError::Read { path: path.clone(), source })?;
                     Config::from_toml(&text, Some(&path), origin, self.trust_repo_config, env)?
                 }
                 None => Config::defaults_with_env(env),
@@ -123,6 +121,23 @@ pub struct Index {
     collection: String,
     config: Config,
     registry: Registry,
+}
+
+/// How a scan runs.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct ScanOptions {
+    /// Build the index anew (published only when complete), e.g. after a settings change or
+    /// damage.
+    pub rebuild: bool,
+}
+
+impl ScanOptions {
+    /// Sets `rebuild`.
+    pub fn rebuild(mut self, yes: bool) -> Self {
+        self.rebuild = yes;
+        self
+    }
 }
 
 /// What `ragops status` reports.
@@ -189,10 +204,8 @@ impl Index {
     /// # Errors
     /// The store's errors ([`StoreError::NotFound`], [`StoreError::Busy`], ...).
     pub fn open_store(&self, mode: OpenMode) -> Result<Arc<dyn IndexStore>> {
-        self.registry.store(
-            &self.config.store,
-            &StoreLocation::new(self.index_dir.clone(), self.collection.clone(), mode),
-        )
+        self.registry
+            .store(&self.config.store, &StoreLocation::new(self.index_dir.clone(), self.collection.clone(), mode))
     }
 
     /// The metadata a scan with the current config writes.
@@ -218,12 +231,30 @@ impl Index {
     /// The index is busy, was built with other settings, or a provider or store failed; the
     /// previous index stays usable.
     pub async fn scan(&self) -> Result<ScanSummary> {
+        self.scan_with(&ScanOptions::default()).await
+    }
+
+    /// Scans with options (e.g. a rebuild).
+    ///
+    /// # Errors
+    /// As [`Index::scan`].
+    pub async fn scan_with(&self, options: &ScanOptions) -> Result<ScanSummary> {
         let embedder = self.embedder()?;
-        let store = self.open_store(OpenMode::Write)?;
+        let store = match self.open_store(OpenMode::Write) {
+            Err(Error::Store(StoreError::Corrupted { path, message })) if options.rebuild => {
+                // A damaged index cannot be read to be replaced: remove it (only if it is ours).
+                tracing::warn!(event = "scan.rebuild_damaged", path = %path.display(), "removing a damaged index: {message}");
+                if self.index_dir.join(crate::store::hnsw::MARKER).is_file() {
+                    std::fs::remove_dir_all(&self.index_dir).map_err(|e| StoreError::io(&self.index_dir, e))?;
+                }
+                self.open_store(OpenMode::Write)?
+            }
+            other => other?,
+        };
         let meta = self.expected_metadata(embedder.as_ref());
         let chunker = Arc::new(LineChunker::new(&self.config.chunking));
         let walk = WalkOptions::new(&self.config.scan, Some(self.index_dir.clone()));
-        let mut scanner = Scanner::new(embedder, store, chunker, walk);
+        let mut scanner = Scanner::new(embedder, store, chunker, walk).with_rebuild(options.rebuild);
         if let Some(n) = self.config.embedding.batch_size {
             scanner = scanner.with_batch_size(n);
         }

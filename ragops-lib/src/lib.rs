@@ -39,7 +39,7 @@ pub mod testing;
 
 pub use config::Config;
 pub use error::{ConfigError, Error, IngestError, ProviderError, Result, StoreError};
-pub use index::{Index, IndexBuilder, Status};
+pub use index::{Index, IndexBuilder, ScanOptions, Status};
 pub use model::{Chunk, ChunkId, ContentHash, EmbeddedChunk, Embedding, FileRecord, FileUpdate, Hit, LineRange};
 pub use provider::{EmbeddingProvider, LlmProvider, ModelId, Registry};
 pub use store::{IndexMetadata, IndexStore};

@@ -75,15 +75,14 @@ pub struct Chunk {
 
 impl Chunk {
     /// A chunk; the hash is computed from the text.
-    pub fn new(path: impl Into<String>, lines: LineRange, language: impl Into<String>, text: impl Into<String>) -> Self {
+    pub fn new(
+        path: impl Into<String>,
+        lines: LineRange,
+        language: impl Into<String>,
+        text: impl Into<String>,
+    ) -> Self {
         let text = text.into();
-        Chunk {
-            path: path.into(),
-            lines,
-            language: language.into(),
-            hash: ContentHash::of(text.as_bytes()),
-            text,
-        }
+        Chunk { path: path.into(), lines, language: language.into(), hash: ContentHash::of(text.as_bytes()), text }
     }
 
     /// The citation for this chunk: `path:start-end`.
@@ -131,13 +130,7 @@ pub struct FileRecord {
 impl FileRecord {
     /// A record.
     pub fn new(path: impl Into<String>, size: u64, mtime_ns: u64, hash: ContentHash, chunks: u32) -> Self {
-        FileRecord {
-            path: path.into(),
-            size,
-            mtime_ns,
-            hash,
-            chunks,
-        }
+        FileRecord { path: path.into(), size, mtime_ns, hash, chunks }
     }
 }
 

@@ -42,22 +42,16 @@ impl RepoRoot {
                 message: format!("cannot read directory: {e}"),
             })
         })?;
-        let canonical = path.canonicalize().map_err(|e| {
-            Error::Config(ConfigError::Path {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })
-        })?;
-        if let Ok(repo) = git2::Repository::discover(&canonical) {
-            if let Some(workdir) = repo.workdir() {
-                let root = workdir.canonicalize().unwrap_or_else(|_| workdir.to_path_buf());
-                return Ok(RepoRoot { root, is_git: true });
-            }
+        let canonical = path
+            .canonicalize()
+            .map_err(|e| Error::Config(ConfigError::Path { path: path.to_path_buf(), message: e.to_string() }))?;
+        if let Ok(repo) = git2::Repository::discover(&canonical)
+            && let Some(workdir) = repo.workdir()
+        {
+            let root = workdir.canonicalize().unwrap_or_else(|_| workdir.to_path_buf());
+            return Ok(RepoRoot { root, is_git: true });
         }
-        Ok(RepoRoot {
-            root: canonical,
-            is_git: false,
-        })
+        Ok(RepoRoot { root: canonical, is_git: false })
     }
 
     /// The HEAD commit id, if this is a git repository with at least one commit.
@@ -72,10 +66,7 @@ impl RepoRoot {
 
     /// The default collection name: the root directory's name.
     pub fn default_collection(&self) -> String {
-        self.root
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "ragops".to_string())
+        self.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "ragops".to_string())
     }
 }
 

@@ -1,5 +1,7 @@
 //! The library's public API, end to end: what a tool author does with `cargo add ragops-lib`.
 
+#![allow(clippy::unwrap_used, missing_docs)]
+
 use std::fs;
 use std::sync::Arc;
 

@@ -14,9 +14,7 @@ pub struct MockLlm {
 impl MockLlm {
     /// A mock language model.
     pub fn new() -> Self {
-        MockLlm {
-            model: ModelId::new(crate::MOCK_PROVIDER, "mock-echo"),
-        }
+        MockLlm { model: ModelId::new(crate::MOCK_PROVIDER, "mock-echo") }
     }
 }
 
@@ -29,15 +27,12 @@ impl Default for MockLlm {
 #[async_trait]
 impl LlmProvider for MockLlm {
     async fn complete(&self, req: &CompletionRequest) -> Result<Completion, ProviderError> {
-        let question = req
-            .messages
-            .iter()
-            .rev()
-            .find(|m| m.role == Role::User)
-            .map(|m| m.content.as_str())
-            .ok_or_else(|| ProviderError::Permanent {
-                provider: crate::MOCK_PROVIDER.into(),
-                message: "request has no user message".into(),
+        let question =
+            req.messages.iter().rev().find(|m| m.role == Role::User).map(|m| m.content.as_str()).ok_or_else(|| {
+                ProviderError::Permanent {
+                    provider: crate::MOCK_PROVIDER.into(),
+                    message: "request has no user message".into(),
+                }
             })?;
         Ok(Completion::new(format!(
             "mock answer to: {} ({} messages)",

@@ -94,12 +94,7 @@ mod tests {
 
     #[tokio::test]
     async fn injected_failures_are_transient() {
-        let e = MockEmbedder::new(
-            8,
-            MockEmbedderOptions {
-                fail_after_calls: Some(1),
-            },
-        );
+        let e = MockEmbedder::new(8, MockEmbedderOptions { fail_after_calls: Some(1) });
         e.embed(&["a".into()]).await.unwrap();
         let err = e.embed(&["a".into()]).await.unwrap_err();
         assert!(err.is_transient());

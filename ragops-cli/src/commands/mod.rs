@@ -35,9 +35,10 @@ pub(crate) fn open_index(g: &GlobalArgs, path: Option<&PathBuf>) -> ragops_lib::
 
 /// Writes one JSON document and a newline to stdout.
 pub(crate) fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
+    // Serialize first so that a closed stdout surfaces as a plain io::Error (exit 0).
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use ragops_lib::ScanOptions;
 use serde_json::json;
 
 use super::{human_bytes, open_index, print_json};
@@ -10,7 +11,7 @@ use crate::cli::{GlobalArgs, ScanArgs};
 
 pub(crate) async fn run(g: &GlobalArgs, args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let index = open_index(g, args.path.as_ref())?;
-    let summary = index.scan().await?;
+    let summary = index.scan_with(&ScanOptions::default().rebuild(args.rebuild)).await?;
     if g.json {
         let mut v = serde_json::to_value(&summary)?;
         v["mb_per_s"] = json!(summary.mb_per_second());
@@ -35,11 +36,7 @@ pub(crate) async fn run(g: &GlobalArgs, args: &ScanArgs) -> anyhow::Result<ExitC
         let parts: Vec<String> = summary.skipped.iter().map(|(k, v)| format!("{v} {k}")).collect();
         writeln!(out, "Skipped: {}", parts.join(", "))?;
     }
-    writeln!(
-        out,
-        "Embedding cache: {} hits, {} misses",
-        summary.cache_hits, summary.cache_misses
-    )?;
+    writeln!(out, "Embedding cache: {} hits, {} misses", summary.cache_hits, summary.cache_misses)?;
     writeln!(
         out,
         "Index: {} ({} files, {} chunks)",

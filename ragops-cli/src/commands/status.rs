@@ -19,11 +19,21 @@ pub(crate) async fn run(g: &GlobalArgs) -> anyhow::Result<ExitCode> {
     writeln!(out, "Index:      {} ({})", status.index_dir.display(), m.collection)?;
     writeln!(out, "Repository: {}", status.root.display())?;
     let commit = m.repo_commit.as_deref().unwrap_or("(not a git repository)");
-    writeln!(out, "Commit:     {commit}{}", if status.stale { "  (stale: HEAD has moved; run `ragops scan`)" } else { "" })?;
+    writeln!(
+        out,
+        "Commit:     {commit}{}",
+        if status.stale { "  (stale: HEAD has moved; run `ragops scan`)" } else { "" }
+    )?;
     writeln!(out, "Embedding:  {} / {} ({} dims)", m.embedding_provider, m.embedding_model, m.embedding_dimensions)?;
     writeln!(out, "Chunking:   {} lines, overlap {}", m.chunk_size, m.chunk_overlap)?;
     writeln!(out, "Contents:   {} files, {} chunks, {} of source", s.files, s.chunks, human_bytes(s.bytes))?;
-    writeln!(out, "On disk:    {} (generation {}, format {})", human_bytes(s.disk_bytes), s.generation, m.index_version)?;
+    writeln!(
+        out,
+        "On disk:    {} (generation {}, format {})",
+        human_bytes(s.disk_bytes),
+        s.generation,
+        m.index_version
+    )?;
     writeln!(out, "Created:    {}", m.created_at)?;
     if let Some(last) = m.extra.get("last_scan") {
         writeln!(

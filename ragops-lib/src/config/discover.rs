@@ -50,14 +50,8 @@ mod tests {
     fn explicit_wins_then_repo() {
         let dir = tempfile::tempdir().unwrap();
         let explicit = dir.path().join("x.toml");
-        assert_eq!(
-            find_config(Some(&explicit), dir.path()),
-            Some((explicit.clone(), ConfigOrigin::CommandLine))
-        );
+        assert_eq!(find_config(Some(&explicit), dir.path()), Some((explicit.clone(), ConfigOrigin::CommandLine)));
         std::fs::write(dir.path().join(REPO_CONFIG), "").unwrap();
-        assert_eq!(
-            find_config(None, dir.path()),
-            Some((dir.path().join(REPO_CONFIG), ConfigOrigin::Repository))
-        );
+        assert_eq!(find_config(None, dir.path()), Some((dir.path().join(REPO_CONFIG), ConfigOrigin::Repository)));
     }
 }

@@ -144,10 +144,8 @@ impl Config {
     /// [`ConfigError`] naming the file and the key: unreadable file, invalid TOML, unknown key,
     /// wrong type, invalid value, or a trusted-only setting in a repository config.
     pub fn from_file(path: &Path, origin: ConfigOrigin, trust_repo: bool) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         Config::from_toml(&text, Some(path), origin, trust_repo, &|_| None)
     }
 
@@ -164,10 +162,8 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
         let shown = path.map_or_else(|| PathBuf::from("<config>"), Path::to_path_buf);
-        let file: ConfigFile = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: shown.clone(),
-            message: e.to_string().trim().replace('\n', " "),
-        })?;
+        let file: ConfigFile = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: shown.clone(), message: parse_message(text, &e) })?;
         let untrusted = origin == ConfigOrigin::Repository && !trust_repo;
         let mut config = Config::validate(file, &shown, untrusted)?;
         config.apply_env(env);
@@ -184,10 +180,10 @@ impl Config {
     }
 
     fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) {
-        if let Some(v) = env("RAGOPS_EMBEDDING_PROVIDER").filter(|v| !v.is_empty()) {
-            if v != self.embedding.name {
-                self.embedding = ProviderSettings::new(v);
-            }
+        if let Some(v) = env("RAGOPS_EMBEDDING_PROVIDER").filter(|v| !v.is_empty())
+            && v != self.embedding.name
+        {
+            self.embedding = ProviderSettings::new(v);
         }
         if let Some(v) = env("RAGOPS_EMBEDDING_MODEL").filter(|v| !v.is_empty()) {
             self.embedding.model = Some(v);
@@ -230,10 +226,7 @@ impl Config {
         if c.chunking.chunk_overlap >= c.chunking.chunk_size {
             return Err(invalid(
                 "chunking.chunk_overlap",
-                format!(
-                    "must be less than chunk_size ({} >= {})",
-                    c.chunking.chunk_overlap, c.chunking.chunk_size
-                ),
+                format!("must be less than chunk_size ({} >= {})", c.chunking.chunk_overlap, c.chunking.chunk_size),
             ));
         }
         if c.chunking.max_chunk_bytes < 256 {
@@ -266,23 +259,73 @@ impl Config {
             c.store = StoreSettings::new(name);
             c.store.options = options;
         }
-        if let Some(r) = file.retrieval {
-            if let Some(limit) = r.limit {
-                if limit == 0 {
-                    return Err(invalid("retrieval.limit", "must be at least 1".into()));
-                }
-                c.limit = limit;
+        if let Some(r) = file.retrieval
+            && let Some(limit) = r.limit
+        {
+            if limit == 0 {
+                return Err(invalid("retrieval.limit", "must be at least 1".into()));
             }
+            c.limit = limit;
         }
         Ok(c)
     }
 
-    /// The effective configuration as TOML, with secrets masked.
+    /// The effective configuration as TOML in the config file's own format (it loads back as a
+    /// config file), with secrets masked.
     pub fn to_display_toml(&self) -> String {
-        let mut value = toml::Value::try_from(DisplayConfig::from(self)).unwrap_or(toml::Value::Table(Default::default()));
+        let mut root = toml::Table::new();
+        let mut index = toml::Table::new();
+        if let Some(name) = &self.index_name {
+            index.insert("name".into(), name.clone().into());
+        }
+        if let Some(dir) = &self.index_dir {
+            index.insert("dir".into(), dir.display().to_string().into());
+        }
+        root.insert("index".into(), index.into());
+        let mut chunking = toml::Table::new();
+        chunking.insert("chunk_size".into(), i64::from(self.chunking.chunk_size).into());
+        chunking.insert("chunk_overlap".into(), i64::from(self.chunking.chunk_overlap).into());
+        chunking.insert("max_chunk_bytes".into(), i64::from(self.chunking.max_chunk_bytes).into());
+        root.insert("chunking".into(), chunking.into());
+        let mut scan = toml::Table::new();
+        scan.insert("max_file_size".into(), (self.scan.max_file_size.min(i64::MAX as u64) as i64).into());
+        scan.insert("exclude".into(), self.scan.exclude.clone().into());
+        scan.insert("vendored_dirs".into(), self.scan.vendored_dirs.clone().into());
+        root.insert("scan".into(), scan.into());
+        root.insert("embedding".into(), provider_table(&self.embedding).into());
+        if let Some(llm) = &self.llm {
+            root.insert("llm".into(), provider_table(llm).into());
+        }
+        let mut store = toml::Table::new();
+        store.insert("kind".into(), self.store.name.clone().into());
+        if !self.store.options.is_empty() {
+            store.insert(self.store.name.clone(), self.store.options.clone().into());
+        }
+        root.insert("store".into(), store.into());
+        let mut retrieval = toml::Table::new();
+        retrieval.insert("limit".into(), (self.limit as i64).into());
+        root.insert("retrieval".into(), retrieval.into());
+        let mut value = toml::Value::Table(root);
         mask_secrets(&mut value);
         toml::to_string_pretty(&value).unwrap_or_default()
     }
+}
+
+fn provider_table(p: &ProviderSettings) -> toml::Table {
+    let mut t = toml::Table::new();
+    t.insert("provider".into(), p.name.clone().into());
+    if let Some(m) = &p.model {
+        t.insert("model".into(), m.clone().into());
+    }
+    for (key, v) in [("dimensions", p.dimensions), ("batch_size", p.batch_size), ("concurrency", p.concurrency)] {
+        if let Some(v) = v {
+            t.insert(key.into(), (v as i64).into());
+        }
+    }
+    if !p.options.is_empty() {
+        t.insert(p.name.clone(), p.options.clone().into());
+    }
+    t
 }
 
 fn provider_settings(
@@ -332,13 +375,11 @@ fn tables(
     for (key, value) in extra {
         match value {
             toml::Value::Table(t) => {
-                if untrusted {
-                    if let Some(k) = t.keys().find(|k| TRUSTED_ONLY_KEYS.contains(&k.as_str())) {
-                        return Err(ConfigError::Untrusted {
-                            key: format!("{section}.{key}.{k}"),
-                            path: path.to_path_buf(),
-                        });
-                    }
+                if untrusted && let Some(k) = t.keys().find(|k| TRUSTED_ONLY_KEYS.contains(&k.as_str())) {
+                    return Err(ConfigError::Untrusted {
+                        key: format!("{section}.{key}.{k}"),
+                        path: path.to_path_buf(),
+                    });
                 }
                 out.insert(key, t);
             }
@@ -353,45 +394,18 @@ fn tables(
     Ok(out)
 }
 
-#[derive(Serialize)]
-struct DisplayConfig {
-    index: DisplayIndex,
-    chunking: ChunkingConfig,
-    scan: ScanConfig,
-    embedding: ProviderSettings,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    llm: Option<ProviderSettings>,
-    store: StoreSettings,
-    retrieval: DisplayRetrieval,
-}
-
-#[derive(Serialize)]
-struct DisplayIndex {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dir: Option<PathBuf>,
-}
-
-#[derive(Serialize)]
-struct DisplayRetrieval {
-    limit: usize,
-}
-
-impl From<&Config> for DisplayConfig {
-    fn from(c: &Config) -> Self {
-        DisplayConfig {
-            index: DisplayIndex {
-                name: c.index_name.clone(),
-                dir: c.index_dir.clone(),
-            },
-            chunking: c.chunking,
-            scan: c.scan.clone(),
-            embedding: c.embedding.clone(),
-            llm: c.llm.clone(),
-            store: c.store.clone(),
-            retrieval: DisplayRetrieval { limit: c.limit },
+/// `line L (`the line`): message` for a TOML error, on one line, so the key is always named.
+fn parse_message(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let start = span.start.min(text.len());
+            let line = text[..start].matches('\n').count() + 1;
+            let source = text.lines().nth(line - 1).unwrap_or_default().trim();
+            let source: String = source.chars().take(80).collect();
+            format!("line {line} (`{source}`): {message}")
         }
+        None => message,
     }
 }
 
@@ -455,8 +469,9 @@ mod tests {
     #[test]
     fn repository_config_cannot_set_urls() {
         let text = "[embedding]\nprovider = \"openai\"\n[embedding.openai]\nbase_url = \"http://evil\"\n";
-        let err = Config::from_toml(text, Some(Path::new("/r/ragops.toml")), ConfigOrigin::Repository, false, &|_| None)
-            .unwrap_err();
+        let err =
+            Config::from_toml(text, Some(Path::new("/r/ragops.toml")), ConfigOrigin::Repository, false, &|_| None)
+                .unwrap_err();
         assert!(matches!(err, ConfigError::Untrusted { .. }), "{err}");
         assert!(err.to_string().contains("--trust-repo-config"));
         Config::from_toml(text, Some(Path::new("/r/ragops.toml")), ConfigOrigin::Repository, true, &|_| None).unwrap();
@@ -464,20 +479,33 @@ mod tests {
 
     #[test]
     fn env_overrides_file() {
-        let c = Config::from_toml(
-            "[embedding]\nprovider = \"builtin\"\n",
-            None,
-            ConfigOrigin::User,
-            false,
-            &|k| (k == "RAGOPS_EMBEDDING_PROVIDER").then(|| "mock".to_string()),
-        )
+        let c = Config::from_toml("[embedding]\nprovider = \"builtin\"\n", None, ConfigOrigin::User, false, &|k| {
+            (k == "RAGOPS_EMBEDDING_PROVIDER").then(|| "mock".to_string())
+        })
         .unwrap();
         assert_eq!(c.embedding.name, "mock");
     }
 
     #[test]
+    fn display_loads_back() {
+        let c = parse("[chunking]\nchunk_size = 12\n[embedding]\nprovider = \"mock\"\n[embedding.mock]\nfail_after_calls = 3\n[store.hnsw]\nef_search = 99\n").unwrap();
+        let again = parse(&c.to_display_toml()).unwrap();
+        assert_eq!(again.chunking, c.chunking);
+        assert_eq!(again.embedding, c.embedding);
+        assert_eq!(again.store, c.store);
+    }
+
+    #[test]
+    fn parse_errors_give_line_and_column() {
+        let err = parse("[chunking]\nchunk_sise = 3\n").unwrap_err().to_string();
+        assert!(err.contains("line 2 (`chunk_sise = 3`)"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
     fn display_masks_secrets() {
-        let c = parse("[embedding]\nprovider = \"x\"\n[embedding.x]\napi_key = \"sk-123\"\napi_key_env = \"KEY\"\n").unwrap();
+        let c = parse("[embedding]\nprovider = \"x\"\n[embedding.x]\napi_key = \"sk-123\"\napi_key_env = \"KEY\"\n")
+            .unwrap();
         let shown = c.to_display_toml();
         assert!(!shown.contains("sk-123"), "{shown}");
         assert!(shown.contains("****"));

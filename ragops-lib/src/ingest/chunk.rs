@@ -63,11 +63,7 @@ mod tests {
     use super::*;
 
     fn chunker(size: u32, overlap: u32, max_bytes: u32) -> LineChunker {
-        LineChunker::new(&ChunkingConfig {
-            chunk_size: size,
-            chunk_overlap: overlap,
-            max_chunk_bytes: max_bytes,
-        })
+        LineChunker::new(&ChunkingConfig { chunk_size: size, chunk_overlap: overlap, max_chunk_bytes: max_bytes })
     }
 
     fn numbered(n: usize) -> String {

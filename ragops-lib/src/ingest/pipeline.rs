@@ -55,11 +55,7 @@ pub struct ScanSummary {
 impl ScanSummary {
     /// Indexed source throughput of this scan, MB/s.
     pub fn mb_per_second(&self) -> f64 {
-        if self.seconds > 0.0 {
-            self.bytes as f64 / 1e6 / self.seconds
-        } else {
-            0.0
-        }
+        if self.seconds > 0.0 { self.bytes as f64 / 1e6 / self.seconds } else { 0.0 }
     }
 }
 
@@ -72,6 +68,7 @@ pub struct Scanner {
     walk: WalkOptions,
     batch_size: usize,
     concurrency: usize,
+    rebuild: bool,
 }
 
 /// The outcome of reading one file.
@@ -91,6 +88,7 @@ impl Scanner {
         walk: WalkOptions,
     ) -> Self {
         Scanner {
+            rebuild: false,
             batch_size: embedder.max_batch_size().max(1),
             concurrency: embedder.max_concurrency().max(1),
             embedder,
@@ -103,6 +101,13 @@ impl Scanner {
     /// Caps texts per embedding request.
     pub fn with_batch_size(mut self, n: usize) -> Self {
         self.batch_size = n.max(1);
+        self
+    }
+
+    /// Rebuilds the index from scratch (published only when complete), whatever settings the
+    /// old one had. Cached embeddings of the same model are still reused.
+    pub fn with_rebuild(mut self, rebuild: bool) -> Self {
+        self.rebuild = rebuild;
         self
     }
 
@@ -121,8 +126,11 @@ impl Scanner {
         let span = tracing::info_span!("scan", root = %root.display());
         let _enter = span.enter();
         tracing::info!(event = "scan.started", root = %root.display());
+        if self.rebuild {
+            self.store.clear().await?;
+        }
         self.store.setup(&meta).await?;
-        if let Some(old) = self.store.metadata().await? {
+        if let Some(old) = self.store.metadata().await?.filter(|_| !self.rebuild) {
             meta.created_at = old.created_at;
         }
         let known: HashMap<String, FileRecord> =
@@ -134,10 +142,8 @@ impl Scanner {
             .await
             .map_err(|e| IngestError::Git(format!("walk task failed: {e}")))??;
 
-        let mut summary = ScanSummary {
-            files_seen: (walked.files.len() + walked.skipped.len()) as u64,
-            ..Default::default()
-        };
+        let mut summary =
+            ScanSummary { files_seen: (walked.files.len() + walked.skipped.len()) as u64, ..Default::default() };
         let mut seen: HashSet<String> = HashSet::with_capacity(walked.files.len());
         for (_, reason) in &walked.skipped {
             *summary.skipped.entry(reason.as_str().to_string()).or_default() += 1;
@@ -281,7 +287,8 @@ impl Scanner {
         }
         // Count hits per chunk occurrence, misses per distinct text embedded.
         summary.cache_misses += missing.len() as u64;
-        summary.cache_hits += updates.iter().map(|u| u.chunks.len() as u64).sum::<u64>().saturating_sub(missing.len() as u64);
+        summary.cache_hits +=
+            updates.iter().map(|u| u.chunks.len() as u64).sum::<u64>().saturating_sub(missing.len() as u64);
         let max = self.store.max_batch_size().max(1);
         let mut updates = updates.into_iter().peekable();
         while updates.peek().is_some() {
@@ -305,12 +312,12 @@ impl Scanner {
                 async move {
                     let n = batch.len();
                     let started = Instant::now();
-                    let out = tokio::spawn(async move { embedder.embed(&batch).await })
-                        .await
-                        .map_err(|e| ProviderError::Permanent {
+                    let out = tokio::spawn(async move { embedder.embed(&batch).await }).await.map_err(|e| {
+                        ProviderError::Permanent {
                             provider: "embedding".into(),
                             message: format!("embedding task failed: {e}"),
-                        })??;
+                        }
+                    })??;
                     tracing::debug!(
                         event = "embed.batch",
                         path = "ingest",
@@ -345,10 +352,12 @@ impl Scanner {
 
 fn read_file(c: Candidate, known: &HashMap<String, FileRecord>, chunker: &dyn Chunker) -> FileWork {
     let previous = known.get(&c.rel);
-    if let Some(prev) = previous {
-        if prev.size == c.size && prev.mtime_ns == c.mtime_ns && c.mtime_ns != 0 {
-            return FileWork::Unchanged(c.rel);
-        }
+    if let Some(prev) = previous
+        && prev.size == c.size
+        && prev.mtime_ns == c.mtime_ns
+        && c.mtime_ns != 0
+    {
+        return FileWork::Unchanged(c.rel);
     }
     let text = match walk::read_source(&c.abs) {
         Ok(t) => t,
@@ -356,10 +365,10 @@ fn read_file(c: Candidate, known: &HashMap<String, FileRecord>, chunker: &dyn Ch
     };
     let hash = ContentHash::of(text.as_bytes());
     let chunks_of = |n: usize| FileRecord::new(c.rel.clone(), c.size, c.mtime_ns, hash, n as u32);
-    if let Some(prev) = previous {
-        if prev.hash == hash {
-            return FileWork::Touched(chunks_of(prev.chunks as usize));
-        }
+    if let Some(prev) = previous
+        && prev.hash == hash
+    {
+        return FileWork::Touched(chunks_of(prev.chunks as usize));
     }
     let chunks = chunker.chunk(&c.rel, language_for(&c.rel), &text);
     FileWork::Changed(chunks_of(chunks.len()), chunks)

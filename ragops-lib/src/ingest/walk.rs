@@ -128,12 +128,13 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<WalkResult, Error> {
         builder.filter_entry(move |e| e.path().canonicalize().map_or(true, |p| p != index_dir));
     }
     let mut result = WalkResult::default();
+    let mut vendored: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
     for entry in builder.build() {
         let entry = match entry {
             Ok(e) => e,
             Err(err) => {
                 let path = error_path(&err).map(|p| relative(root, &p)).unwrap_or_default();
-                tracing::warn!(event = "scan.skip", path = %path, reason = "unreadable", "skipping: {err}");
+                tracing::warn!(event = "scan.skip", path = %path, reason = "unreadable", "skipping {path}: {err}");
                 result.skipped.push((path, SkipReason::Unreadable));
                 continue;
             }
@@ -142,34 +143,37 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<WalkResult, Error> {
             continue;
         }
         let rel = relative(root, entry.path());
-        if is_vendored(&rel, &options.vendored_dirs) {
+        if let Some(dir) = vendored_dir(&rel, &options.vendored_dirs) {
+            *vendored.entry(dir).or_insert(0usize) += 1;
             result.skipped.push((rel, SkipReason::Vendored));
             continue;
         }
         let meta = match entry.metadata() {
             Ok(m) => m,
             Err(err) => {
-                tracing::warn!(event = "scan.skip", path = %rel, reason = "unreadable", "skipping: {err}");
+                tracing::warn!(event = "scan.skip", path = %rel, reason = "unreadable", "skipping {rel}: {err}");
                 result.skipped.push((rel, SkipReason::Unreadable));
                 continue;
             }
         };
         if meta.len() > options.max_file_size {
-            tracing::warn!(event = "scan.skip", path = %rel, reason = "oversized", "skipping: {} bytes", meta.len());
+            tracing::warn!(
+                event = "scan.skip",
+                path = %rel,
+                reason = "oversized",
+                "skipping {rel}: oversized ({} bytes > {})",
+                meta.len(),
+                options.max_file_size
+            );
             result.skipped.push((rel, SkipReason::Oversized));
             continue;
         }
-        let mtime_ns = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos() as u64);
-        result.files.push(Candidate {
-            abs: entry.path().to_path_buf(),
-            rel,
-            size: meta.len(),
-            mtime_ns,
-        });
+        let mtime_ns =
+            meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as u64);
+        result.files.push(Candidate { abs: entry.path().to_path_buf(), rel, size: meta.len(), mtime_ns });
+    }
+    for (dir, n) in vendored {
+        tracing::warn!(event = "scan.skip", path = %dir, reason = "vendored", files = n, "skipping {n} files under {dir}/: vendored");
     }
     result.files.sort_by(|a, b| a.rel.cmp(&b.rel));
     result.skipped.sort();
@@ -185,18 +189,18 @@ pub fn read_source(path: &Path) -> Result<String, SkipReason> {
     String::from_utf8(bytes).map_err(|_| SkipReason::InvalidUtf8)
 }
 
-fn is_vendored(rel: &str, dirs: &[String]) -> bool {
-    let mut components: Vec<&str> = rel.split('/').collect();
-    components.pop();
-    components.iter().any(|c| dirs.iter().any(|d| d == c))
+/// The vendored directory (path up to and including the first vendored component) holding
+/// `rel`, if any.
+fn vendored_dir(rel: &str, dirs: &[String]) -> Option<String> {
+    let components: Vec<&str> = rel.split('/').collect();
+    let (_, parents) = components.split_last()?;
+    let i = parents.iter().position(|c| dirs.iter().any(|d| d == c))?;
+    Some(parents[..=i].join("/"))
 }
 
 fn relative(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
-    rel.components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
+    rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
 }
 
 fn error_path(err: &ignore::Error) -> Option<PathBuf> {
@@ -251,10 +255,7 @@ mod tests {
         assert_eq!(paths(&r), ["ok.txt"]);
         assert_eq!(
             r.skipped,
-            [
-                ("big.txt".to_string(), SkipReason::Oversized),
-                ("vendor/lib/x.go".to_string(), SkipReason::Vendored)
-            ]
+            [("big.txt".to_string(), SkipReason::Oversized), ("vendor/lib/x.go".to_string(), SkipReason::Vendored)]
         );
     }
 

@@ -12,10 +12,10 @@ pub struct Token {
 
 /// English words too common to tell chunks apart (sorted: looked up by binary search).
 const STOPWORDS: &[&str] = &[
-    "a", "all", "an", "and", "any", "are", "as", "at", "be", "but", "by", "can", "do", "does",
-    "for", "from", "has", "have", "how", "if", "in", "into", "is", "it", "its", "no", "not", "of",
-    "on", "or", "so", "that", "the", "their", "then", "there", "these", "this", "to", "was", "we",
-    "were", "what", "when", "where", "which", "who", "why", "will", "with", "you",
+    "a", "all", "an", "and", "any", "are", "as", "at", "be", "but", "by", "can", "do", "does", "for", "from", "has",
+    "have", "how", "if", "in", "into", "is", "it", "its", "no", "not", "of", "on", "or", "so", "that", "the", "their",
+    "then", "there", "these", "this", "to", "was", "we", "were", "what", "when", "where", "which", "who", "why",
+    "will", "with", "you",
 ];
 
 /// Whether a lowercased word is a stopword.
@@ -70,19 +70,13 @@ fn push_identifier(ident: &str, out: &mut Vec<Token>) {
     let whole = trimmed.to_lowercase();
     let parts = split_identifier(trimmed);
     if keep(&whole) {
-        out.push(Token {
-            text: whole.clone(),
-            whole: true,
-        });
+        out.push(Token { text: whole.clone(), whole: true });
     }
     if parts.len() > 1 {
         for part in parts {
             let part = part.to_lowercase();
             if keep(&part) && part != whole {
-                out.push(Token {
-                    text: part,
-                    whole: false,
-                });
+                out.push(Token { text: part, whole: false });
             }
         }
     }
@@ -133,10 +127,7 @@ mod tests {
 
     #[test]
     fn splits_camel_snake_and_digits() {
-        assert_eq!(
-            texts("parseHTTPResponse"),
-            ["parsehttpresponse", "parse", "http", "response"]
-        );
+        assert_eq!(texts("parseHTTPResponse"), ["parsehttpresponse", "parse", "http", "response"]);
         assert_eq!(texts("max_batch_size"), ["max_batch_size", "max", "batch", "size"]);
         assert_eq!(texts("utf8Decode"), ["utf8decode", "utf", "decode"]);
     }

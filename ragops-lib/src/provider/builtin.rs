@@ -45,10 +45,7 @@ impl BuiltinEmbedder {
         );
         let digest = blake3::hash(params.as_bytes()).to_hex();
         let name = format!("feature-hash-v{SCHEME_VERSION}-{dimensions}d-{}", &digest[..12]);
-        BuiltinEmbedder {
-            model: ModelId::new(BUILTIN_PROVIDER, name),
-            dimensions,
-        }
+        BuiltinEmbedder { model: ModelId::new(BUILTIN_PROVIDER, name), dimensions }
     }
 
     /// Embeds one text synchronously.

@@ -29,10 +29,7 @@ pub struct ModelId {
 impl ModelId {
     /// A model id.
     pub fn new(provider: impl Into<String>, name: impl Into<String>) -> Self {
-        ModelId {
-            provider: provider.into(),
-            name: name.into(),
-        }
+        ModelId { provider: provider.into(), name: name.into() }
     }
 }
 
@@ -86,10 +83,7 @@ pub struct Message {
 impl Message {
     /// A message.
     pub fn new(role: Role, content: impl Into<String>) -> Self {
-        Message {
-            role,
-            content: content.into(),
-        }
+        Message { role, content: content.into() }
     }
 }
 
@@ -110,10 +104,7 @@ pub struct CompletionRequest {
 impl CompletionRequest {
     /// A request with these messages.
     pub fn new(messages: Vec<Message>) -> Self {
-        CompletionRequest {
-            messages,
-            ..Default::default()
-        }
+        CompletionRequest { messages, ..Default::default() }
     }
 }
 
@@ -234,9 +225,7 @@ mod tests {
     #[async_trait]
     impl LlmProvider for Echo {
         async fn complete(&self, req: &CompletionRequest) -> Result<Completion, ProviderError> {
-            Ok(Completion::new(
-                req.messages.last().map(|m| m.content.clone()).unwrap_or_default(),
-            ))
+            Ok(Completion::new(req.messages.last().map(|m| m.content.clone()).unwrap_or_default()))
         }
         fn model(&self) -> &ModelId {
             &self.0

@@ -33,10 +33,7 @@ pub struct ProviderSettings {
 impl ProviderSettings {
     /// Settings naming a provider, everything else default.
     pub fn new(name: impl Into<String>) -> Self {
-        ProviderSettings {
-            name: name.into(),
-            ..Default::default()
-        }
+        ProviderSettings { name: name.into(), ..Default::default() }
     }
 }
 
@@ -53,10 +50,7 @@ pub struct StoreSettings {
 impl StoreSettings {
     /// Settings naming a store.
     pub fn new(name: impl Into<String>) -> Self {
-        StoreSettings {
-            name: name.into(),
-            options: toml::Table::new(),
-        }
+        StoreSettings { name: name.into(), options: toml::Table::new() }
     }
 }
 
@@ -75,11 +69,7 @@ pub struct StoreLocation {
 impl StoreLocation {
     /// A location.
     pub fn new(dir: PathBuf, collection: impl Into<String>, mode: OpenMode) -> Self {
-        StoreLocation {
-            dir,
-            collection: collection.into(),
-            mode,
-        }
+        StoreLocation { dir, collection: collection.into(), mode }
     }
 }
 
@@ -88,8 +78,7 @@ pub type EmbeddingFactory = Arc<dyn Fn(&ProviderSettings) -> Result<Arc<dyn Embe
 /// Builds a language model from its settings.
 pub type LlmFactory = Arc<dyn Fn(&ProviderSettings) -> Result<Arc<dyn LlmProvider>, Error> + Send + Sync>;
 /// Opens a store.
-pub type StoreFactory =
-    Arc<dyn Fn(&StoreSettings, &StoreLocation) -> Result<Arc<dyn IndexStore>, Error> + Send + Sync>;
+pub type StoreFactory = Arc<dyn Fn(&StoreSettings, &StoreLocation) -> Result<Arc<dyn IndexStore>, Error> + Send + Sync>;
 
 /// Name → factory, for embedding providers, language models and stores.
 #[derive(Clone, Default)]
@@ -146,7 +135,10 @@ impl Registry {
     /// # Errors
     /// An unknown name, or the factory's own error.
     pub fn embedder(&self, settings: &ProviderSettings) -> Result<Arc<dyn EmbeddingProvider>, Error> {
-        let f = self.embedders.get(&settings.name).ok_or_else(|| unknown("embedding provider", &settings.name, self.embedders.keys()))?;
+        let f = self
+            .embedders
+            .get(&settings.name)
+            .ok_or_else(|| unknown("embedding provider", &settings.name, self.embedders.keys()))?;
         f(settings)
     }
 
@@ -155,7 +147,8 @@ impl Registry {
     /// # Errors
     /// An unknown name, or the factory's own error.
     pub fn llm(&self, settings: &ProviderSettings) -> Result<Arc<dyn LlmProvider>, Error> {
-        let f = self.llms.get(&settings.name).ok_or_else(|| unknown("llm provider", &settings.name, self.llms.keys()))?;
+        let f =
+            self.llms.get(&settings.name).ok_or_else(|| unknown("llm provider", &settings.name, self.llms.keys()))?;
         f(settings)
     }
 

@@ -57,11 +57,7 @@ pub struct Retriever {
 impl Retriever {
     /// A hybrid retriever.
     pub fn new(embedder: Arc<dyn EmbeddingProvider>, store: Arc<dyn IndexStore>) -> Self {
-        Retriever {
-            embedder,
-            store,
-            kind: RetrieverKind::Hybrid,
-        }
+        Retriever { embedder, store, kind: RetrieverKind::Hybrid }
     }
 
     /// Selects the legs.
@@ -100,11 +96,7 @@ impl Retriever {
         }
         let mut hits = if legs.len() == 1 { legs.pop().unwrap_or_default() } else { fuse(legs) };
         hits.truncate(limit);
-        tracing::info!(
-            event = "retrieve",
-            hits = hits.len(),
-            top_score = hits.first().map(|h| h.score),
-        );
+        tracing::info!(event = "retrieve", hits = hits.len(), top_score = hits.first().map(|h| h.score),);
         Ok(hits)
     }
 
@@ -124,10 +116,7 @@ pub fn fuse(legs: Vec<Vec<Hit>>) -> Vec<Hit> {
     for leg in legs {
         for (rank, hit) in leg.into_iter().enumerate() {
             let s = 1.0 / (RRF_K + rank as f32 + 1.0);
-            by_id
-                .entry(hit.id)
-                .and_modify(|(score, _)| *score += s)
-                .or_insert((s, hit));
+            by_id.entry(hit.id).and_modify(|(score, _)| *score += s).or_insert((s, hit));
         }
     }
     let mut out: Vec<Hit> = by_id
@@ -162,12 +151,7 @@ pub fn rank_files(hits: &[Hit], limit: usize) -> Vec<FileHit> {
                 .enumerate()
                 .map(|(i, h)| FILE_DECAY.powi(i as i32) * h.score.max(0.0))
                 .sum();
-            FileHit {
-                path,
-                score,
-                best: hs[0].chunk.lines,
-                language: hs[0].chunk.language.clone(),
-            }
+            FileHit { path, score, best: hs[0].chunk.lines, language: hs[0].chunk.language.clone() }
         })
         .collect();
     out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.path.cmp(&b.path)));

@@ -97,6 +97,8 @@ struct Writer {
     deleted: BTreeMap<u32, BTreeSet<u32>>,
     /// The file table must be rewritten whole (after a crash between publish and bookkeeping).
     rebuild_files: bool,
+    /// Everything published before is dropped at the next commit (a rebuild).
+    cleared: bool,
     delta: Delta,
 }
 
@@ -120,12 +122,7 @@ impl HnswStore {
             OpenMode::Read => None,
             OpenMode::Write => Some(Mutex::new(open_writer(dir)?)),
         };
-        let store = HnswStore {
-            dir: dir.to_path_buf(),
-            options,
-            snapshot: RwLock::new(None),
-            writer,
-        };
+        let store = HnswStore { dir: dir.to_path_buf(), options, snapshot: RwLock::new(None), writer };
         if mode == OpenMode::Read {
             store.snapshot()?;
         }
@@ -164,10 +161,7 @@ fn poisoned<T>(_: T) -> StoreError {
 
 fn check_is_index(dir: &Path, mode: OpenMode) -> Result<(), StoreError> {
     if dir.is_file() {
-        return Err(StoreError::NotAnIndex {
-            path: dir.to_path_buf(),
-            marker: MARKER,
-        });
+        return Err(StoreError::NotAnIndex { path: dir.to_path_buf(), marker: MARKER });
     }
     if !dir.exists() {
         return match mode {
@@ -182,10 +176,7 @@ fn check_is_index(dir: &Path, mode: OpenMode) -> Result<(), StoreError> {
     match (empty, mode) {
         (true, OpenMode::Write) => Ok(()),
         (true, OpenMode::Read) => Err(StoreError::NotFound { path: dir.to_path_buf() }),
-        (false, _) => Err(StoreError::NotAnIndex {
-            path: dir.to_path_buf(),
-            marker: MARKER,
-        }),
+        (false, _) => Err(StoreError::NotAnIndex { path: dir.to_path_buf(), marker: MARKER }),
     }
 }
 
@@ -211,6 +202,7 @@ fn open_writer(dir: &Path) -> Result<Writer, StoreError> {
         staged: BTreeMap::new(),
         deleted: BTreeMap::new(),
         rebuild_files: false,
+        cleared: false,
         delta: Delta::default(),
     };
     if writer.kv.generation()? != published {
@@ -230,7 +222,10 @@ fn open_snapshot(dir: &Path, manifest: Manifest, graphs: bool) -> Result<Snapsho
     Ok(Snapshot { manifest, segments })
 }
 
-fn file_table_from_segments(dir: &Path, base: Option<&Manifest>) -> Result<BTreeMap<String, Option<FileLoc>>, StoreError> {
+fn file_table_from_segments(
+    dir: &Path,
+    base: Option<&Manifest>,
+) -> Result<BTreeMap<String, Option<FileLoc>>, StoreError> {
     let mut table = BTreeMap::new();
     let Some(base) = base else { return Ok(table) };
     let snap = open_snapshot(dir, base.clone(), false)?;
@@ -240,12 +235,7 @@ fn file_table_from_segments(dir: &Path, base: Option<&Manifest>) -> Result<BTree
             if live {
                 table.insert(
                     f.record.path.clone(),
-                    Some(FileLoc {
-                        record: f.record.clone(),
-                        segment: *id,
-                        first: f.first,
-                        count: f.count,
-                    }),
+                    Some(FileLoc { record: f.record.clone(), segment: *id, first: f.first, count: f.count }),
                 );
             }
         }
@@ -255,9 +245,7 @@ fn file_table_from_segments(dir: &Path, base: Option<&Manifest>) -> Result<BTree
 
 impl Writer {
     fn meta(&self) -> Result<&IndexMetadata, StoreError> {
-        self.meta
-            .as_ref()
-            .ok_or_else(|| StoreError::Invalid("setup() must be called before writing".into()))
+        self.meta.as_ref().ok_or_else(|| StoreError::Invalid("setup() must be called before writing".into()))
     }
 
     fn pending_id(&self) -> u32 {
@@ -294,19 +282,27 @@ impl Writer {
 impl IndexStore for HnswStore {
     async fn setup(&self, meta: &IndexMetadata) -> Result<(), StoreError> {
         let mut w = self.writer()?;
-        if let Some(base) = &w.base {
+        if let Some(base) = w.base.as_ref().filter(|_| !w.cleared) {
             let differences = base.metadata.differences(meta);
             if !differences.is_empty() {
-                return Err(StoreError::Mismatch {
-                    path: self.dir.clone(),
-                    differences: differences.join(", "),
-                });
+                return Err(StoreError::Mismatch { path: self.dir.clone(), differences: differences.join(", ") });
             }
         }
         if w.pending.is_none() {
             w.pending = Some(SegmentBuilder::new(meta.embedding_dimensions as usize));
         }
         w.meta = Some(meta.clone());
+        Ok(())
+    }
+
+    async fn clear(&self) -> Result<(), StoreError> {
+        let mut w = self.writer()?;
+        w.cleared = true;
+        w.rebuild_files = true;
+        w.staged.clear();
+        w.deleted.clear();
+        w.pending = None;
+        w.delta = Delta::default();
         Ok(())
     }
 
@@ -344,20 +340,13 @@ impl IndexStore for HnswStore {
             w.remove(&path)?;
             let count = update.chunks.len() as u32;
             let record = update.record.clone();
-            let pending = w.pending.as_mut().ok_or_else(|| StoreError::Invalid("setup() must be called first".into()))?;
+            let pending =
+                w.pending.as_mut().ok_or_else(|| StoreError::Invalid("setup() must be called first".into()))?;
             let first = pending.add_file(update)?;
             w.delta.files += 1;
             w.delta.chunks += i64::from(count);
             w.delta.bytes += record.size as i64;
-            w.staged.insert(
-                path,
-                Some(FileLoc {
-                    record,
-                    segment,
-                    first,
-                    count,
-                }),
-            );
+            w.staged.insert(path, Some(FileLoc { record, segment, first, count }));
         }
         Ok(())
     }
@@ -438,13 +427,13 @@ impl IndexStore for HnswStore {
         let base = w.base.clone();
         let generation = base.as_ref().map_or(0, |m| m.generation) + 1;
         let mut manifest = match &base {
-            Some(b) => Manifest {
-                generation,
-                metadata: meta.clone(),
-                ..b.clone()
-            },
+            Some(b) => Manifest { generation, metadata: meta.clone(), ..b.clone() },
             None => Manifest::new(generation, meta.clone()),
         };
+        let cleared = std::mem::take(&mut w.cleared);
+        if cleared {
+            manifest.segments.clear();
+        }
         let params = self.options.graph();
         let pending_id = w.pending_id();
         // 1. Tombstones of existing segments.
@@ -464,8 +453,10 @@ impl IndexStore for HnswStore {
         manifest.segments.retain(|e| e.live > 0);
         // 2. The new segment.
         if let Some(pending) = w.pending.take().filter(|p| !p.is_empty()) {
-            let own_deleted: Vec<u32> = deleted.get(&pending_id).map(|s| s.iter().copied().collect()).unwrap_or_default();
-            let entry = pending.write(&segment_dir(&self.dir, pending_id), pending_id, &own_deleted, generation, &params)?;
+            let own_deleted: Vec<u32> =
+                deleted.get(&pending_id).map(|s| s.iter().copied().collect()).unwrap_or_default();
+            let entry =
+                pending.write(&segment_dir(&self.dir, pending_id), pending_id, &own_deleted, generation, &params)?;
             manifest.next_segment = pending_id + 1;
             if entry.live > 0 {
                 manifest.segments.push(entry);
@@ -477,7 +468,7 @@ impl IndexStore for HnswStore {
             w.staged.insert(path, Some(loc));
         }
         // 4. Counts, then publish.
-        let prev = base.as_ref().map(|m| m.stats.clone()).unwrap_or_default();
+        let prev = base.as_ref().filter(|_| !cleared).map(|m| m.stats.clone()).unwrap_or_default();
         let d = w.delta;
         manifest.stats = StoreStats {
             files: (prev.files as i64 + d.files).max(0) as u64,
@@ -495,7 +486,10 @@ impl IndexStore for HnswStore {
         // 6. Housekeeping: keep the previous generation for readers that opened it.
         let keep_prev = base.as_ref().map(|b| b.generation);
         collect_garbage(&self.dir, &manifest, base.as_ref());
-        manifest::remove_other_manifests(&self.dir, &[Some(generation), keep_prev].into_iter().flatten().collect::<Vec<_>>());
+        manifest::remove_other_manifests(
+            &self.dir,
+            &[Some(generation), keep_prev].into_iter().flatten().collect::<Vec<_>>(),
+        );
         w.delta = Delta::default();
         w.pending = Some(SegmentBuilder::new(meta.embedding_dimensions as usize));
         let stats = manifest.stats.clone();
@@ -556,10 +550,10 @@ fn merge_if_needed(
                 continue;
             }
             // A file re-staged in this commit may point elsewhere; only move current owners.
-            if let Some(Some(loc)) = writer.staged.get(&f.record.path) {
-                if loc.segment != entry.id {
-                    continue;
-                }
+            if let Some(Some(loc)) = writer.staged.get(&f.record.path)
+                && loc.segment != entry.id
+            {
+                continue;
             }
             let mut chunks = Vec::with_capacity(f.count as usize);
             for ord in f.first..f.first + f.count {
@@ -570,15 +564,7 @@ fn merge_if_needed(
                 Some(Some(loc)) => loc.record.clone(),
                 _ => f.record.clone(),
             };
-            moved.push((
-                f.record.path.clone(),
-                FileLoc {
-                    record,
-                    segment: id,
-                    first,
-                    count: f.count,
-                },
-            ));
+            moved.push((f.record.path.clone(), FileLoc { record, segment: id, first, count: f.count }));
         }
     }
     let victim_ids: HashSet<u32> = victims.iter().map(|e| e.id).collect();
@@ -681,10 +667,7 @@ mod tests {
     use crate::model::{Chunk, EmbeddedChunk, LineRange};
 
     fn options(graph_min_chunks: usize) -> HnswStoreOptions {
-        HnswStoreOptions {
-            graph_min_chunks,
-            ..Default::default()
-        }
+        HnswStoreOptions { graph_min_chunks, ..Default::default() }
     }
 
     fn meta(dims: u32) -> IndexMetadata {
@@ -718,10 +701,7 @@ mod tests {
                 )
             })
             .collect();
-        FileUpdate::new(
-            FileRecord::new(path, 10, 1, ContentHash::of(path.as_bytes()), seeds.len() as u32),
-            chunks,
-        )
+        FileUpdate::new(FileRecord::new(path, 10, 1, ContentHash::of(path.as_bytes()), seeds.len() as u32), chunks)
     }
 
     #[tokio::test]

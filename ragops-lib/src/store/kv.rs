@@ -51,13 +51,10 @@ impl Kv {
             }
         };
         let db = opened.map_err(|e| match e {
-            sled::Error::Io(io) if is_lock_error(&io) => StoreError::Busy {
-                path: index_dir.to_path_buf(),
-            },
-            sled::Error::Corruption { .. } => StoreError::Corrupted {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            },
+            sled::Error::Io(io) if is_lock_error(&io) => StoreError::Busy { path: index_dir.to_path_buf() },
+            sled::Error::Corruption { .. } => {
+                StoreError::Corrupted { path: path.to_path_buf(), message: e.to_string() }
+            }
             other => StoreError::backend(other),
         })?;
         let open_tree = |name: &str| db.open_tree(name).map_err(|e| sled_err(path, e));
@@ -72,11 +69,9 @@ impl Kv {
 
     pub(crate) fn generation(&self) -> Result<u64, StoreError> {
         match self.state.get(GENERATION).map_err(|e| sled_err(&self.path, e))? {
-            Some(v) => Ok(u64::from_le_bytes(v.as_ref().try_into().map_err(|_| {
-                StoreError::Corrupted {
-                    path: self.path.clone(),
-                    message: "bad generation record".into(),
-                }
+            Some(v) => Ok(u64::from_le_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupted {
+                path: self.path.clone(),
+                message: "bad generation record".into(),
             })?)),
             None => Ok(0),
         }
@@ -119,25 +114,22 @@ impl Kv {
             }
         }
         self.files.apply_batch(batch).map_err(|e| sled_err(&self.path, e))?;
-        self.state
-            .insert(GENERATION, &generation.to_le_bytes())
-            .map_err(|e| sled_err(&self.path, e))?;
+        self.state.insert(GENERATION, &generation.to_le_bytes()).map_err(|e| sled_err(&self.path, e))?;
         self.db.flush().map_err(|e| sled_err(&self.path, e))?;
         Ok(())
     }
 
-    pub(crate) fn cached(&self, ns: &CacheNamespace, hashes: &[ContentHash]) -> Result<Vec<Option<Embedding>>, StoreError> {
+    pub(crate) fn cached(
+        &self,
+        ns: &CacheNamespace,
+        hashes: &[ContentHash],
+    ) -> Result<Vec<Option<Embedding>>, StoreError> {
         let prefix = ns_prefix(ns);
         hashes
             .iter()
             .map(|h| {
                 let v = self.cache.get(cache_key(&prefix, h)).map_err(|e| sled_err(&self.path, e))?;
-                Ok(v.map(|bytes| {
-                    bytes
-                        .chunks_exact(4)
-                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                        .collect()
-                }))
+                Ok(v.map(|bytes| bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()))
             })
             .collect()
     }
@@ -153,10 +145,8 @@ impl Kv {
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<FileLoc, StoreError> {
-        postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupted {
-            path: self.path.clone(),
-            message: format!("bad file record: {e}"),
-        })
+        postcard::from_bytes(bytes)
+            .map_err(|e| StoreError::Corrupted { path: self.path.clone(), message: format!("bad file record: {e}") })
     }
 }
 
@@ -181,10 +171,7 @@ fn cache_key(prefix: &[u8; 8], hash: &ContentHash) -> [u8; 40] {
 fn sled_err(path: &Path, e: sled::Error) -> StoreError {
     match e {
         sled::Error::Io(io) => StoreError::io(path, io),
-        sled::Error::Corruption { .. } => StoreError::Corrupted {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        },
+        sled::Error::Corruption { .. } => StoreError::Corrupted { path: path.to_path_buf(), message: e.to_string() },
         other => StoreError::backend(other),
     }
 }

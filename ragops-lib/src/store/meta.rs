@@ -76,11 +76,7 @@ impl IndexMetadata {
         check("index_version", self.index_version.to_string(), wanted.index_version.to_string());
         check("embedding_provider", self.embedding_provider.clone(), wanted.embedding_provider.clone());
         check("embedding_model", self.embedding_model.clone(), wanted.embedding_model.clone());
-        check(
-            "embedding_dimensions",
-            self.embedding_dimensions.to_string(),
-            wanted.embedding_dimensions.to_string(),
-        );
+        check("embedding_dimensions", self.embedding_dimensions.to_string(), wanted.embedding_dimensions.to_string());
         check("chunk_size", self.chunk_size.to_string(), wanted.chunk_size.to_string());
         check("chunk_overlap", self.chunk_overlap.to_string(), wanted.chunk_overlap.to_string());
         out

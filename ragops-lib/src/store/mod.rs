@@ -50,20 +50,12 @@ pub struct StoreQuery {
 impl StoreQuery {
     /// A vector query for the `k` nearest chunks.
     pub fn vector(vector: Embedding, k: usize) -> Self {
-        StoreQuery {
-            vector: Some(vector),
-            k,
-            ..Default::default()
-        }
+        StoreQuery { vector: Some(vector), k, ..Default::default() }
     }
 
     /// A lexical query for the `k` best-matching chunks.
     pub fn text(text: impl Into<String>, k: usize) -> Self {
-        StoreQuery {
-            text: Some(text.into()),
-            k,
-            ..Default::default()
-        }
+        StoreQuery { text: Some(text.into()), k, ..Default::default() }
     }
 
     /// Adds filters.
@@ -123,6 +115,10 @@ pub trait IndexStore: Send + Sync + fmt::Debug {
     /// Prepares the store for writing with this metadata: creates the index, or refuses with
     /// [`StoreError::Mismatch`] when the existing one was built with other settings.
     async fn setup(&self, meta: &IndexMetadata) -> Result<(), StoreError>;
+    /// Stages the removal of everything, so that the next commit publishes only what is
+    /// written after this call (a rebuild), whatever settings the old index had. Until that
+    /// commit, searches keep answering from the old index.
+    async fn clear(&self) -> Result<(), StoreError>;
     /// The committed metadata, or `None` before the first commit.
     async fn metadata(&self) -> Result<Option<IndexMetadata>, StoreError>;
     /// Every indexed file's record, staged changes included.
@@ -165,6 +161,9 @@ macro_rules! forward_store {
         impl<T: IndexStore + ?Sized> IndexStore for $ty {
             async fn setup(&self, meta: &IndexMetadata) -> Result<(), StoreError> {
                 (**self).setup(meta).await
+            }
+            async fn clear(&self) -> Result<(), StoreError> {
+                (**self).clear().await
             }
             async fn metadata(&self) -> Result<Option<IndexMetadata>, StoreError> {
                 (**self).metadata().await

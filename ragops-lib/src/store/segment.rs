@@ -80,13 +80,7 @@ pub(crate) struct SegmentBuilder {
 
 impl SegmentBuilder {
     pub(crate) fn new(dims: usize) -> Self {
-        SegmentBuilder {
-            meta: SegmentMeta {
-                dims: dims as u32,
-                ..Default::default()
-            },
-            ..Default::default()
-        }
+        SegmentBuilder { meta: SegmentMeta { dims: dims as u32, ..Default::default() }, ..Default::default() }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -115,11 +109,7 @@ impl SegmentBuilder {
             }
             self.push_chunk(&ec.chunk, &ec.embedding);
         }
-        self.meta.files.push(SegmentFile {
-            record: update.record,
-            first,
-            count,
-        });
+        self.meta.files.push(SegmentFile { record: update.record, first, count });
         Ok(first)
     }
 
@@ -171,11 +161,8 @@ impl SegmentBuilder {
         } else {
             None
         };
-        let tombstones = if tombstones.is_empty() {
-            None
-        } else {
-            Some(write_tombstones(dir, generation, tombstones)?)
-        };
+        let tombstones =
+            if tombstones.is_empty() { None } else { Some(write_tombstones(dir, generation, tombstones)?) };
         let live = n - tombstones.as_ref().map_or(0, |t| t.count as usize);
         sync_dir(dir)?;
         Ok(SegmentEntry {
@@ -193,8 +180,7 @@ impl SegmentBuilder {
 
 fn build_graph(dir: &Path, vectors: &[f32], dims: usize, params: &GraphParams) -> Result<GraphRef, StoreError> {
     let n = vectors.len() / dims;
-    let hnsw: Hnsw<f32, DotDistance> =
-        Hnsw::new(params.max_connections, n, 16, params.ef_construction, DotDistance);
+    let hnsw: Hnsw<f32, DotDistance> = Hnsw::new(params.max_connections, n, 16, params.ef_construction, DotDistance);
     let data: Vec<(&[f32], usize)> = (0..n).map(|i| (&vectors[i * dims..(i + 1) * dims], i)).collect();
     hnsw.parallel_insert_slice(&data);
     let basename = hnsw.file_dump(dir, GRAPH_BASENAME).map_err(|e| StoreError::backend(e.to_string()))?;
@@ -206,11 +192,7 @@ fn build_graph(dir: &Path, vectors: &[f32], dims: usize, params: &GraphParams) -
         hasher.update_reader(f).map_err(|e| StoreError::io(&path, e))?;
         Ok(hasher.finalize().to_hex().to_string())
     };
-    Ok(GraphRef {
-        graph_checksum: file_checksum("graph")?,
-        data_checksum: file_checksum("data")?,
-        basename,
-    })
+    Ok(GraphRef { graph_checksum: file_checksum("graph")?, data_checksum: file_checksum("data")?, basename })
 }
 
 /// Writes the sorted tombstone ordinals of a segment as of `generation`.
@@ -218,11 +200,7 @@ pub(crate) fn write_tombstones(dir: &Path, generation: u64, ordinals: &[u32]) ->
     let file = format!("tomb-{generation:08}.bin");
     let bytes = postcard::to_stdvec(ordinals).map_err(StoreError::backend)?;
     write_durably(&dir.join(&file), &bytes)?;
-    Ok(TombstoneRef {
-        file,
-        count: ordinals.len() as u32,
-        checksum: checksum(&bytes),
-    })
+    Ok(TombstoneRef { file, count: ordinals.len() as u32, checksum: checksum(&bytes) })
 }
 
 /// Reads a segment's tombstones, checking their checksum.
@@ -274,10 +252,7 @@ impl SegmentReader {
         if meta.chunks.len() != entry.chunks as usize || vector_bytes.len() != meta.chunks.len() * dims * 4 {
             return Err(corrupted(&vectors_path, "sizes disagree with the manifest"));
         }
-        let vectors = vector_bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let vectors = vector_bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         let text_path = dir.join(TEXT_FILE);
         let text = File::open(&text_path).map_err(|e| StoreError::io(&text_path, e))?;
         let len = text.metadata().map_err(|e| StoreError::io(&text_path, e))?.len();
@@ -296,14 +271,7 @@ impl SegmentReader {
             (Some(graph), true) => Some(load_graph(dir, graph)?),
             _ => None,
         };
-        Ok(SegmentReader {
-            dir: dir.to_path_buf(),
-            meta,
-            vectors,
-            text,
-            deleted,
-            graph,
-        })
+        Ok(SegmentReader { dir: dir.to_path_buf(), meta, vectors, text, deleted, graph })
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -378,9 +346,7 @@ impl SegmentReader {
         let meta = &self.meta.chunks[ord as usize];
         let mut buf = vec![0u8; meta.text_len as usize];
         let text_path = self.dir.join(TEXT_FILE);
-        self.text
-            .read_exact_at(&mut buf, meta.text_offset)
-            .map_err(|e| StoreError::io(&text_path, e))?;
+        self.text.read_exact_at(&mut buf, meta.text_offset).map_err(|e| StoreError::io(&text_path, e))?;
         if ContentHash::of(&buf) != meta.hash {
             return Err(corrupted(&text_path, format!("chunk {ord} does not match its hash")));
         }
@@ -457,10 +423,7 @@ fn read_checked(path: &Path, expected: &str) -> Result<Vec<u8>, StoreError> {
 }
 
 pub(crate) fn corrupted(path: &Path, message: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupted {
-        path: path.to_path_buf(),
-        message: message.to_string(),
-    }
+    StoreError::Corrupted { path: path.to_path_buf(), message: message.to_string() }
 }
 
 /// Writes a file and fsyncs it.
@@ -472,7 +435,5 @@ pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), StoreError>
 
 /// Fsyncs a directory so that the entries created in it survive a crash.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| StoreError::io(dir, e))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| StoreError::io(dir, e))
 }

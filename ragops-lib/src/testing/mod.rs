@@ -59,7 +59,11 @@ pub async fn index_store_conformance(store: &dyn IndexStore, reopen: &dyn Fn() -
     store.setup(&meta).await.unwrap();
     assert!(store.metadata().await.unwrap().is_none(), "nothing committed yet");
     store
-        .upsert(vec![update("src/a.rs", dims, &[0, 1]), update("src/b.rs", dims, &[2]), update("docs/c.md", dims, &[3])])
+        .upsert(vec![
+            update("src/a.rs", dims, &[0, 1]),
+            update("src/b.rs", dims, &[2]),
+            update("docs/c.md", dims, &[3]),
+        ])
         .await
         .unwrap();
     assert_eq!(store.files().await.unwrap().len(), 3, "staged files are listed to the writer");
@@ -101,10 +105,7 @@ pub async fn index_store_conformance(store: &dyn IndexStore, reopen: &dyn Fn() -
     let reopened = reopen();
     let mut other = meta.clone();
     other.embedding_model = "other-model".into();
-    assert!(matches!(
-        reopened.setup(&other).await,
-        Err(crate::error::StoreError::Mismatch { .. })
-    ));
+    assert!(matches!(reopened.setup(&other).await, Err(crate::error::StoreError::Mismatch { .. })));
     reopened.setup(&meta).await.unwrap();
     let files = reopened.files().await.unwrap();
     let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
