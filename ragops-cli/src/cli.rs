@@ -37,9 +37,9 @@ pub(crate) struct GlobalArgs {
     /// Only errors on stderr.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub(crate) quiet: bool,
-    /// Log format on stderr.
-    #[arg(long, global = true, value_enum, env = "RAGOPS_LOG_FORMAT", default_value = "text")]
-    pub(crate) log_format: LogFormat,
+    /// Log format on stderr: text (default) or json (one JSON object a line).
+    #[arg(long, global = true, value_enum, env = "RAGOPS_LOG_FORMAT")]
+    pub(crate) log_format: Option<LogFormat>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -59,6 +59,18 @@ pub(crate) enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+impl Command {
+    /// The command's name, for logs.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Command::Scan(_) => "scan",
+            Command::Search(_) => "search",
+            Command::Status => "status",
+            Command::Config(_) => "config",
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -4,26 +4,51 @@
 mod cli;
 mod commands;
 mod logging;
+mod progress;
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use tracing::Instrument;
 
-use cli::{Cli, Command, ConfigCommand};
+use cli::{Cli, Command, ConfigCommand, LogFormat};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return logging::usage_error(&err),
+    };
     logging::init(&cli.global);
+    let format = logging::format(&cli.global);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(e) => return report(&anyhow::anyhow!("cannot start the async runtime: {e}"), format),
     };
-    match runtime.block_on(run(cli)) {
+    // One request id per invocation, on a span that every log line of the command inherits.
+    let request_id = logging::new_request_id();
+    let span = tracing::info_span!(
+        "command",
+        request_id = %request_id,
+        collection = tracing::field::Empty,
+        command = cli.command.name(),
+    );
+    let result = runtime.block_on(
+        async move {
+            let result = run(cli).await;
+            if let (Err(err), LogFormat::Json) = (&result, format)
+                && !is_broken_pipe(err)
+            {
+                // In JSON mode the error is a log line like any other (inside the span, so it
+                // carries the request id and collection).
+                tracing::error!(event = "command.failed", exit_code = exit_code(err), "{err}");
+            }
+            result
+        }
+        .instrument(span),
+    );
+    match result {
         Ok(code) => code,
-        Err(err) => report(&err),
+        Err(err) => report(&err, format),
     }
 }
 
@@ -37,15 +62,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Prints an error and maps it to an exit code: 2 for usage and config errors, 1 otherwise,
-/// 0 when stdout was closed early (`ragops search x | head`).
-fn report(err: &anyhow::Error) -> ExitCode {
-    if let Some(io) = err.downcast_ref::<std::io::Error>()
-        && io.kind() == std::io::ErrorKind::BrokenPipe
-    {
-        return ExitCode::SUCCESS;
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// 2 for usage and config errors, 1 otherwise, 0 when stdout was closed early
+/// (`ragops search x | head`).
+fn exit_code(err: &anyhow::Error) -> u8 {
+    if is_broken_pipe(err) {
+        return 0;
     }
-    eprintln!("error: {err}");
     let usage = err.downcast_ref::<ragops_lib::Error>().is_some_and(|e| e.is_usage());
-    ExitCode::from(if usage { 2 } else { 1 })
+    if usage { 2 } else { 1 }
+}
+
+/// Prints the error (text mode; JSON mode logged it already) and maps it to an exit code.
+fn report(err: &anyhow::Error, format: LogFormat) -> ExitCode {
+    let code = exit_code(err);
+    if code != 0 && format == LogFormat::Text {
+        eprintln!("error: {err}");
+    }
+    ExitCode::from(code)
 }

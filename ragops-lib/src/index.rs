@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::config::{Config, ConfigOrigin, find_config};
 use crate::error::{Error, Result, StoreError};
-use crate::ingest::{LineChunker, ScanSummary, Scanner, WalkOptions};
+use crate::ingest::{LineChunker, ScanObserver, ScanSummary, Scanner, WalkOptions};
 use crate::model::Hit;
 use crate::provider::{EmbeddingProvider, Registry, registry::StoreLocation};
 use crate::repo::RepoRoot;
@@ -130,12 +130,20 @@ pub struct ScanOptions {
     /// Build the index anew (published only when complete), e.g. after a settings change or
     /// damage.
     pub rebuild: bool,
+    /// Receives progress.
+    pub observer: Option<Arc<dyn ScanObserver>>,
 }
 
 impl ScanOptions {
     /// Sets `rebuild`.
     pub fn rebuild(mut self, yes: bool) -> Self {
         self.rebuild = yes;
+        self
+    }
+
+    /// Reports progress to `observer`.
+    pub fn observer(mut self, observer: Arc<dyn ScanObserver>) -> Self {
+        self.observer = Some(observer);
         self
     }
 }
@@ -255,6 +263,9 @@ impl Index {
         let chunker = Arc::new(LineChunker::new(&self.config.chunking));
         let walk = WalkOptions::new(&self.config.scan, Some(self.index_dir.clone()));
         let mut scanner = Scanner::new(embedder, store, chunker, walk).with_rebuild(options.rebuild);
+        if let Some(observer) = &options.observer {
+            scanner = scanner.with_observer(observer.clone());
+        }
         if let Some(n) = self.config.embedding.batch_size {
             scanner = scanner.with_batch_size(n);
         }

@@ -32,6 +32,7 @@ pub mod model;
 pub mod provider;
 pub mod repo;
 pub mod retrieve;
+pub mod secret;
 pub mod store;
 pub mod telemetry;
 #[cfg(any(test, feature = "test-utils"))]

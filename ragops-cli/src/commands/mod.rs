@@ -23,14 +23,21 @@ pub(crate) fn registry() -> Registry {
 
 /// Opens the repository's index handle from the global flags (and an optional positional path).
 pub(crate) fn open_index(g: &GlobalArgs, path: Option<&PathBuf>) -> ragops_lib::Result<Index> {
-    Index::builder()
+    let index = Index::builder()
         .repo(path.or(g.repo.as_ref()).cloned().unwrap_or_else(|| PathBuf::from(".")))
         .index_dir(g.index.clone())
         .config_file(g.config.clone())
         .trust_repo_config(g.trust_repo_config)
         .registry(registry())
         .with_env(true)
-        .build()
+        .build()?;
+    tracing::Span::current().record("collection", index.collection());
+    tracing::debug!(
+        event = "config.loaded",
+        source = index.config().source.as_ref().map(|p| p.display().to_string()),
+        config = %index.config().to_display_toml(),
+    );
+    Ok(index)
 }
 
 /// Writes one JSON document and a newline to stdout.

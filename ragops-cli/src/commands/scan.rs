@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use ragops_lib::ScanOptions;
 use serde_json::json;
@@ -11,7 +12,11 @@ use crate::cli::{GlobalArgs, ScanArgs};
 
 pub(crate) async fn run(g: &GlobalArgs, args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let index = open_index(g, args.path.as_ref())?;
-    let summary = index.scan_with(&ScanOptions::default().rebuild(args.rebuild)).await?;
+    let mut options = ScanOptions::default().rebuild(args.rebuild);
+    if crate::progress::enabled(g.json || crate::logging::format(g) == crate::cli::LogFormat::Json) {
+        options = options.observer(Arc::new(crate::progress::ScanProgress::new()));
+    }
+    let summary = index.scan_with(&options).await?;
     if g.json {
         let mut v = serde_json::to_value(&summary)?;
         v["mb_per_s"] = json!(summary.mb_per_second());

@@ -38,8 +38,6 @@ pub const DEFAULT_VENDORED_DIRS: &[&str] = &[
 ];
 /// Provider-table keys that only trusted config may set (SPEC contract 6).
 const TRUSTED_ONLY_KEYS: &[&str] = &["url", "base_url", "host", "endpoint", "api_key_env", "api_key", "plugin", "path"];
-/// Provider-table keys whose values are secrets.
-const SECRET_KEYS: &[&str] = &["api_key", "token", "password", "secret"];
 
 /// The validated configuration.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -306,7 +304,7 @@ impl Config {
         retrieval.insert("limit".into(), (self.limit as i64).into());
         root.insert("retrieval".into(), retrieval.into());
         let mut value = toml::Value::Table(root);
-        mask_secrets(&mut value);
+        crate::secret::mask_toml(&mut value);
         toml::to_string_pretty(&value).unwrap_or_default()
     }
 }
@@ -406,20 +404,6 @@ fn parse_message(text: &str, e: &toml::de::Error) -> String {
             format!("line {line} (`{source}`): {message}")
         }
         None => message,
-    }
-}
-
-fn mask_secrets(v: &mut toml::Value) {
-    if let toml::Value::Table(t) = v {
-        for (k, v) in t.iter_mut() {
-            let lower = k.to_lowercase();
-            let env_name = lower.ends_with("_env");
-            if !env_name && SECRET_KEYS.iter().any(|s| lower.contains(s)) && v.is_str() {
-                *v = toml::Value::String("****".into());
-            } else {
-                mask_secrets(v);
-            }
-        }
     }
 }
 

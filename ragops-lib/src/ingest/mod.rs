@@ -3,8 +3,10 @@
 pub mod chunk;
 pub mod language;
 pub mod pipeline;
+pub mod progress;
 pub mod walk;
 
 pub use chunk::{Chunker, LineChunker};
 pub use pipeline::{ScanSummary, Scanner};
+pub use progress::{NoProgress, ScanObserver};
 pub use walk::{SkipReason, WalkOptions};

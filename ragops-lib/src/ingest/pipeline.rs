@@ -12,9 +12,11 @@ use std::time::Instant;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use rayon::prelude::*;
 use serde::Serialize;
+use tracing::Instrument;
 
 use super::chunk::Chunker;
 use super::language::language_for;
+use super::progress::{NoProgress, ScanObserver};
 use super::walk::{self, Candidate, SkipReason, WalkOptions};
 use crate::error::{Error, IngestError, ProviderError, Result};
 use crate::model::{Chunk, ContentHash, EmbeddedChunk, Embedding, FileRecord, FileUpdate};
@@ -69,6 +71,7 @@ pub struct Scanner {
     batch_size: usize,
     concurrency: usize,
     rebuild: bool,
+    observer: Arc<dyn ScanObserver>,
 }
 
 /// The outcome of reading one file.
@@ -89,6 +92,7 @@ impl Scanner {
     ) -> Self {
         Scanner {
             rebuild: false,
+            observer: Arc::new(NoProgress),
             batch_size: embedder.max_batch_size().max(1),
             concurrency: embedder.max_concurrency().max(1),
             embedder,
@@ -111,6 +115,12 @@ impl Scanner {
         self
     }
 
+    /// Reports progress to `observer`.
+    pub fn with_observer(mut self, observer: Arc<dyn ScanObserver>) -> Self {
+        self.observer = observer;
+        self
+    }
+
     /// Caps embedding requests in flight.
     pub fn with_concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
@@ -121,11 +131,17 @@ impl Scanner {
     ///
     /// # Errors
     /// A store or provider failure; nothing is committed then, and the previous index stays.
-    pub async fn scan(&self, root: &Path, mut meta: IndexMetadata) -> Result<ScanSummary> {
+    pub async fn scan(&self, root: &Path, meta: IndexMetadata) -> Result<ScanSummary> {
+        let model = self.embedder.model();
+        let span = tracing::info_span!("scan", provider = %model.provider, model = %model.name);
+        let result = self.scan_inner(root, meta).instrument(span).await;
+        self.observer.finished();
+        result
+    }
+
+    async fn scan_inner(&self, root: &Path, mut meta: IndexMetadata) -> Result<ScanSummary> {
         let started = Instant::now();
-        let span = tracing::info_span!("scan", root = %root.display());
-        let _enter = span.enter();
-        tracing::info!(event = "scan.started", root = %root.display());
+        tracing::info!(event = "scan.started", root = %root.display(), rebuild = self.rebuild);
         if self.rebuild {
             self.store.clear().await?;
         }
@@ -138,7 +154,8 @@ impl Scanner {
         let known = Arc::new(known);
         let root_owned = root.to_path_buf();
         let walk_options = self.walk.clone();
-        let walked = tokio::task::spawn_blocking(move || walk::walk(&root_owned, &walk_options))
+        let span = tracing::Span::current();
+        let walked = tokio::task::spawn_blocking(move || span.in_scope(|| walk::walk(&root_owned, &walk_options)))
             .await
             .map_err(|e| IngestError::Git(format!("walk task failed: {e}")))??;
 
@@ -154,10 +171,13 @@ impl Scanner {
             self.embedder.dimensions(),
         );
         let chunker = self.chunker.clone();
+        self.observer.walked(walked.files.len() as u64, walked.files.iter().map(|c| c.size).sum());
         let mut files = walked.files;
         while !files.is_empty() {
             let rest = files.split_off(WINDOW_FILES.min(files.len()));
             let window = std::mem::replace(&mut files, rest);
+            let (window_files, window_bytes) = (window.len() as u64, window.iter().map(|c| c.size).sum::<u64>());
+            let chunks_before = summary.chunks;
             let known = known.clone();
             let chunker = chunker.clone();
             let work = tokio::task::spawn_blocking(move || {
@@ -166,6 +186,7 @@ impl Scanner {
             .await
             .map_err(|e| IngestError::Git(format!("read task failed: {e}")))?;
             self.apply_window(work, &namespace, &mut summary, &mut seen).await?;
+            self.observer.processed(window_files, window_bytes, summary.chunks - chunks_before);
         }
         let deleted: Vec<String> = known.keys().filter(|p| !seen.contains(*p)).cloned().collect();
         if !deleted.is_empty() {
@@ -190,10 +211,12 @@ impl Scanner {
                 "mb_per_s": summary.mb_per_second(),
             }),
         );
+        self.observer.committing();
         summary.index = self.store.commit(&meta).await?;
         summary.seconds = started.elapsed().as_secs_f64();
         tracing::info!(
             event = "scan.finished",
+            files_seen = summary.files_seen,
             files_indexed = summary.files_indexed,
             files_unchanged = summary.files_unchanged,
             files_deleted = summary.files_deleted,
@@ -201,8 +224,10 @@ impl Scanner {
             bytes = summary.bytes,
             cache_hits = summary.cache_hits,
             cache_misses = summary.cache_misses,
+            skipped = %serde_json::to_string(&summary.skipped).unwrap_or_default(),
             latency_ms = (summary.seconds * 1000.0) as u64,
             mb_per_s = summary.mb_per_second(),
+            generation = summary.index.generation,
         );
         Ok(summary)
     }
@@ -293,7 +318,10 @@ impl Scanner {
         let mut updates = updates.into_iter().peekable();
         while updates.peek().is_some() {
             let batch: Vec<FileUpdate> = updates.by_ref().take(max).collect();
+            let (files, chunks) = (batch.len(), batch.iter().map(|u| u.chunks.len()).sum::<usize>());
+            let started = Instant::now();
             self.store.upsert(batch).await?;
+            tracing::debug!(event = "store.upsert", files, chunks, latency_ms = started.elapsed().as_millis() as u64,);
         }
         Ok(())
     }
@@ -318,7 +346,7 @@ impl Scanner {
                             message: format!("embedding task failed: {e}"),
                         }
                     })??;
-                    tracing::debug!(
+                    tracing::info!(
                         event = "embed.batch",
                         path = "ingest",
                         batch_size = n,

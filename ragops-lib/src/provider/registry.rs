@@ -12,8 +12,9 @@ use super::{EmbeddingProvider, LlmProvider};
 use crate::error::{ConfigError, Error};
 use crate::store::{HnswStore, HnswStoreOptions, IndexStore, OpenMode};
 
-/// A provider as configured: its name, common settings and its own table.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+/// A provider as configured: its name, common settings and its own table. Its `Debug` masks
+/// secret-named settings.
+#[derive(Clone, Default, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct ProviderSettings {
     /// The registered name.
@@ -28,6 +29,21 @@ pub struct ProviderSettings {
     pub concurrency: Option<usize>,
     /// The provider's own table (`[embedding.<name>]`), for its factory to deserialize.
     pub options: toml::Table,
+}
+
+impl fmt::Debug for ProviderSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut options = toml::Value::Table(self.options.clone());
+        crate::secret::mask_toml(&mut options);
+        f.debug_struct("ProviderSettings")
+            .field("name", &self.name)
+            .field("model", &self.model)
+            .field("dimensions", &self.dimensions)
+            .field("batch_size", &self.batch_size)
+            .field("concurrency", &self.concurrency)
+            .field("options", &options)
+            .finish()
+    }
 }
 
 impl ProviderSettings {

@@ -71,6 +71,7 @@ impl Retriever {
     /// # Errors
     /// A provider failure embedding the query, or a store failure.
     pub async fn search(&self, query: &str, limit: usize, filters: &[Filter]) -> Result<Vec<Hit>> {
+        let started = Instant::now();
         let lexical = self.store.capabilities().lexical && self.kind != RetrieverKind::Vector;
         let vector = self.kind != RetrieverKind::Lexical || !self.store.capabilities().lexical;
         let fetch = if lexical && vector { limit * 2 } else { limit };
@@ -80,23 +81,47 @@ impl Retriever {
             let mut v = self.embedder.embed(&[query.to_string()]).await?;
             tracing::info!(
                 event = "embed.query",
+                path = "query",
                 latency_ms = started.elapsed().as_millis() as u64,
                 batch_size = 1,
                 provider = %self.embedder.model().provider,
                 model = %self.embedder.model().name,
             );
             let v = v.pop().unwrap_or_default();
+            let started = Instant::now();
             let mut hits = self.store.search(&StoreQuery::vector(v, fetch).with_filters(filters.to_vec())).await?;
+            tracing::info!(
+                event = "store.search",
+                leg = "vector",
+                k = fetch,
+                hits = hits.len(),
+                latency_ms = started.elapsed().as_millis() as u64,
+            );
             // A similarity of zero or less shares nothing with the query.
             hits.retain(|h| h.score > 0.0);
             legs.push(hits);
         }
         if lexical {
-            legs.push(self.store.search(&StoreQuery::text(query, fetch).with_filters(filters.to_vec())).await?);
+            let started = Instant::now();
+            let hits = self.store.search(&StoreQuery::text(query, fetch).with_filters(filters.to_vec())).await?;
+            tracing::info!(
+                event = "store.search",
+                leg = "lexical",
+                k = fetch,
+                hits = hits.len(),
+                latency_ms = started.elapsed().as_millis() as u64,
+            );
+            legs.push(hits);
         }
         let mut hits = if legs.len() == 1 { legs.pop().unwrap_or_default() } else { fuse(legs) };
         hits.truncate(limit);
-        tracing::info!(event = "retrieve", hits = hits.len(), top_score = hits.first().map(|h| h.score),);
+        tracing::info!(
+            event = "retrieve",
+            hits = hits.len(),
+            top_score = hits.first().map(|h| h.score),
+            retriever = ?self.kind,
+            latency_ms = started.elapsed().as_millis() as u64,
+        );
         Ok(hits)
     }
 
