@@ -18,3 +18,8 @@ pub const CONFIDENCE: &str = "confidence";
 
 /// Every key a JSON log line carries.
 pub const SCHEMA_KEYS: &[&str] = &[EVENT, COLLECTION, LATENCY_MS, PROVIDER, MODEL, REQUEST_ID, CONFIDENCE];
+
+/// Milliseconds since `started`, with microsecond precision, for `latency_ms`.
+pub fn elapsed_ms(started: std::time::Instant) -> f64 {
+    (started.elapsed().as_secs_f64() * 1e6).round() / 1e3
+}

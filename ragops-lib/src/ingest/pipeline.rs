@@ -212,7 +212,14 @@ impl Scanner {
             }),
         );
         self.observer.committing();
+        let commit_started = Instant::now();
         summary.index = self.store.commit(&meta).await?;
+        tracing::info!(
+            event = "store.commit",
+            generation = summary.index.generation,
+            chunks = summary.index.chunks,
+            latency_ms = crate::telemetry::elapsed_ms(commit_started),
+        );
         summary.seconds = started.elapsed().as_secs_f64();
         tracing::info!(
             event = "scan.finished",
@@ -225,7 +232,7 @@ impl Scanner {
             cache_hits = summary.cache_hits,
             cache_misses = summary.cache_misses,
             skipped = %serde_json::to_string(&summary.skipped).unwrap_or_default(),
-            latency_ms = (summary.seconds * 1000.0) as u64,
+            latency_ms = (summary.seconds * 1e6).round() / 1e3,
             mb_per_s = summary.mb_per_second(),
             generation = summary.index.generation,
         );
@@ -321,7 +328,7 @@ impl Scanner {
             let (files, chunks) = (batch.len(), batch.iter().map(|u| u.chunks.len()).sum::<usize>());
             let started = Instant::now();
             self.store.upsert(batch).await?;
-            tracing::debug!(event = "store.upsert", files, chunks, latency_ms = started.elapsed().as_millis() as u64,);
+            tracing::debug!(event = "store.upsert", files, chunks, latency_ms = crate::telemetry::elapsed_ms(started),);
         }
         Ok(())
     }
@@ -350,7 +357,7 @@ impl Scanner {
                         event = "embed.batch",
                         path = "ingest",
                         batch_size = n,
-                        latency_ms = started.elapsed().as_millis() as u64,
+                        latency_ms = crate::telemetry::elapsed_ms(started),
                     );
                     Ok::<_, ProviderError>(out)
                 }

@@ -82,7 +82,7 @@ impl Retriever {
             tracing::info!(
                 event = "embed.query",
                 path = "query",
-                latency_ms = started.elapsed().as_millis() as u64,
+                latency_ms = crate::telemetry::elapsed_ms(started),
                 batch_size = 1,
                 provider = %self.embedder.model().provider,
                 model = %self.embedder.model().name,
@@ -95,7 +95,7 @@ impl Retriever {
                 leg = "vector",
                 k = fetch,
                 hits = hits.len(),
-                latency_ms = started.elapsed().as_millis() as u64,
+                latency_ms = crate::telemetry::elapsed_ms(started),
             );
             // A similarity of zero or less shares nothing with the query.
             hits.retain(|h| h.score > 0.0);
@@ -109,7 +109,7 @@ impl Retriever {
                 leg = "lexical",
                 k = fetch,
                 hits = hits.len(),
-                latency_ms = started.elapsed().as_millis() as u64,
+                latency_ms = crate::telemetry::elapsed_ms(started),
             );
             legs.push(hits);
         }
@@ -120,7 +120,7 @@ impl Retriever {
             hits = hits.len(),
             top_score = hits.first().map(|h| h.score),
             retriever = ?self.kind,
-            latency_ms = started.elapsed().as_millis() as u64,
+            latency_ms = crate::telemetry::elapsed_ms(started),
         );
         Ok(hits)
     }
