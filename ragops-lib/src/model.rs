@@ -71,6 +71,9 @@ pub struct Chunk {
     pub text: String,
     /// blake3 of `text`: the embedding cache key.
     pub hash: ContentHash,
+    /// The enclosing definitions, outermost first (e.g. `impl Searcher > fn search_slice`),
+    /// when a structure-aware chunker knows them.
+    pub symbol: Option<String>,
 }
 
 impl Chunk {
@@ -82,7 +85,14 @@ impl Chunk {
         text: impl Into<String>,
     ) -> Self {
         let text = text.into();
-        Chunk { path: path.into(), lines, language: language.into(), hash: ContentHash::of(text.as_bytes()), text }
+        Chunk {
+            path: path.into(),
+            lines,
+            language: language.into(),
+            hash: ContentHash::of(text.as_bytes()),
+            text,
+            symbol: None,
+        }
     }
 
     /// The citation for this chunk: `path:start-end`.

@@ -49,6 +49,7 @@ pub(crate) struct ChunkMeta {
     hash: ContentHash,
     text_offset: u64,
     text_len: u32,
+    symbol: Option<String>,
 }
 
 /// A file whose chunks a segment holds: ordinals `first..first + count`.
@@ -132,6 +133,7 @@ impl SegmentBuilder {
             hash: chunk.hash,
             text_offset: self.texts.len() as u64,
             text_len: chunk.text.len() as u32,
+            symbol: chunk.symbol.clone(),
         });
         self.texts.extend_from_slice(chunk.text.as_bytes());
         self.vectors.extend_from_slice(vector);
@@ -357,6 +359,7 @@ impl SegmentReader {
             language: self.language(ord).to_string(),
             hash: meta.hash,
             text,
+            symbol: meta.symbol.clone(),
         })
     }
 }
