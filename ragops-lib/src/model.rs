@@ -95,6 +95,12 @@ impl Chunk {
         }
     }
 
+    /// Sets the enclosing symbol path.
+    pub fn with_symbol(mut self, symbol: Option<String>) -> Self {
+        self.symbol = symbol;
+        self
+    }
+
     /// The citation for this chunk: `path:start-end`.
     pub fn citation(&self) -> String {
         format!("{}:{}", self.path, self.lines)

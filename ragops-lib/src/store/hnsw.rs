@@ -13,6 +13,7 @@ use globset::{Glob, GlobMatcher};
 use super::kv::{FileLoc, Kv};
 use super::manifest::{self, Manifest, SegmentEntry, segment_dir};
 use super::segment::{GraphParams, SegmentBuilder, SegmentReader, read_tombstones, write_tombstones};
+use super::lexical::{self, LexicalParams};
 use super::{CacheNamespace, Filter, IndexMetadata, IndexStore, StoreCapabilities, StoreQuery, StoreStats};
 use crate::error::StoreError;
 use crate::model::{ChunkId, ContentHash, Embedding, FileRecord, FileUpdate, Hit, Leg};
@@ -45,6 +46,8 @@ pub struct HnswStoreOptions {
     pub ef_search: usize,
     /// When a commit leaves more segments than this, the smallest are merged.
     pub max_segments: usize,
+    /// BM25F parameters of the lexical leg.
+    pub lexical: LexicalParams,
 }
 
 impl Default for HnswStoreOptions {
@@ -55,6 +58,7 @@ impl Default for HnswStoreOptions {
             ef_construction: 200,
             ef_search: 64,
             max_segments: 8,
+            lexical: LexicalParams::default(),
         }
     }
 }
@@ -388,38 +392,22 @@ impl IndexStore for HnswStore {
     }
 
     async fn search(&self, query: &StoreQuery) -> Result<Vec<Hit>, StoreError> {
-        let Some(vector) = &query.vector else {
-            // No lexical leg in this store (see `capabilities`).
-            return Ok(Vec::new());
-        };
         let Some(snap) = self.snapshot()? else {
             return Err(StoreError::NotFound { path: self.dir.clone() });
         };
-        let dims = snap.manifest.metadata.embedding_dimensions as usize;
-        if vector.len() != dims {
-            return Err(StoreError::Invalid(format!(
-                "query vector has {} dimensions, the index has {dims}",
-                vector.len()
-            )));
-        }
         let filters = CompiledFilters::new(&query.filters)?;
-        let mut scored: Vec<(f32, u32, u32, usize)> = Vec::new();
-        for (seg_index, (id, seg)) in snap.segments.iter().enumerate() {
-            let path_ok = filters.path_mask(seg.paths());
-            let keep = |ord: u32| path_ok[seg.path_index(ord)] && filters.language_ok(seg.language(ord));
-            for (ord, score) in seg.search(vector, query.k, self.options.ef_search, &keep) {
-                scored.push((score, *id, ord, seg_index));
-            }
-        }
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-        scored.truncate(query.k);
-        scored
+        match (&query.vector, &query.text) {
+            (Some(v), None) => self.vector_search(&snap, v, query.k, &filters),
+            (None, Some(t)) => self.lexical_search(&snap, t, query.k, &filters),
+            (Some(v), Some(t)) => Ok(crate::retrieve::fuse(vec![
+                self.vector_search(&snap, v, query.k, &filters)?,
+                self.lexical_search(&snap, t, query.k, &filters)?,
+            ])
             .into_iter()
-            .map(|(score, id, ord, seg_index)| {
-                let chunk = snap.segments[seg_index].1.chunk(ord)?;
-                Ok(Hit::new(ChunkId(u64::from(id) << 32 | u64::from(ord)), chunk, score, Leg::Vector))
-            })
-            .collect()
+            .take(query.k)
+            .collect()),
+            (None, None) => Err(StoreError::Invalid("a query needs a vector or a text".into())),
+        }
     }
 
     async fn commit(&self, meta: &IndexMetadata) -> Result<StoreStats, StoreError> {
@@ -507,15 +495,88 @@ impl IndexStore for HnswStore {
     }
 
     fn capabilities(&self) -> StoreCapabilities {
-        StoreCapabilities::default()
+        StoreCapabilities { lexical: true }
     }
 }
 
 impl HnswStore {
+    fn vector_search(&self, snap: &Snapshot, vector: &[f32], k: usize, filters: &CompiledFilters) -> Result<Vec<Hit>, StoreError> {
+        let dims = snap.manifest.metadata.embedding_dimensions as usize;
+        if vector.len() != dims {
+            return Err(StoreError::Invalid(format!("query vector has {} dimensions, the index has {dims}", vector.len())));
+        }
+        let mut scored: Vec<(f32, usize, u32)> = Vec::new();
+        for (seg_index, (_, seg)) in snap.segments.iter().enumerate() {
+            let path_ok = filters.path_mask(seg.paths());
+            let keep = |ord: u32| path_ok[seg.path_index(ord)] && filters.language_ok(seg.language(ord));
+            for (ord, score) in seg.search(vector, k, self.options.ef_search, &keep) {
+                scored.push((score, seg_index, ord));
+            }
+        }
+        hits(snap, scored, k, Leg::Vector)
+    }
+
+    fn lexical_search(&self, snap: &Snapshot, text: &str, k: usize, filters: &CompiledFilters) -> Result<Vec<Hit>, StoreError> {
+        let params = &self.options.lexical;
+        let mut n = 0u64;
+        let mut totals = [0u64; lexical::FIELD_COUNT];
+        for (_, seg) in &snap.segments {
+            let (live, t) = seg.lexical_totals();
+            n += live;
+            for f in 0..lexical::FIELD_COUNT {
+                totals[f] += t[f];
+            }
+        }
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let avg = totals.map(|t| t as f32 / n as f32);
+        let terms: Vec<(String, f32, f32)> = lexical::query_terms(text, params.part_weight)
+            .into_iter()
+            .filter_map(|(term, weight)| {
+                let df: u32 = snap.segments.iter().map(|(_, s)| s.df(&term)).sum();
+                (df > 0).then(|| {
+                    let idf = lexical::idf(n as f64, f64::from(df).min(n as f64));
+                    (term, weight, idf)
+                })
+            })
+            .collect();
+        let mut scored: Vec<(f32, usize, u32)> = Vec::new();
+        for (seg_index, (_, seg)) in snap.segments.iter().enumerate() {
+            let path_ok = filters.path_mask(seg.paths());
+            let keep = |ord: u32| path_ok[seg.path_index(ord)] && filters.language_ok(seg.language(ord));
+            for (ord, score) in seg.lexical_scores(&terms, &avg, params, &keep)? {
+                scored.push((score, seg_index, ord));
+            }
+        }
+        hits(snap, scored, k, Leg::Lexical)
+    }
+
     /// Whether staged changes are waiting for a commit.
     pub fn has_staged_changes(&self) -> bool {
         self.writer().is_ok_and(|w| w.is_dirty())
     }
+}
+
+/// The best `k` of `(score, segment index, ordinal)`, read into hits.
+fn hits(snap: &Snapshot, mut scored: Vec<(f32, usize, u32)>, k: usize, leg: Leg) -> Result<Vec<Hit>, StoreError> {
+    let by_score = |a: &(f32, usize, u32), b: &(f32, usize, u32)| {
+        let (ida, idb) = (snap.segments[a.1].0, snap.segments[b.1].0);
+        b.0.total_cmp(&a.0).then(ida.cmp(&idb)).then(a.2.cmp(&b.2))
+    };
+    if scored.len() > k && k > 0 {
+        scored.select_nth_unstable_by(k - 1, by_score);
+        scored.truncate(k);
+    }
+    scored.sort_by(by_score);
+    scored.truncate(k);
+    scored
+        .into_iter()
+        .map(|(score, seg_index, ord)| {
+            let (id, seg) = &snap.segments[seg_index];
+            Ok(Hit::new(ChunkId(u64::from(*id) << 32 | u64::from(ord)), seg.chunk(ord)?, score, leg))
+        })
+        .collect()
 }
 
 /// Merges the smallest segments into one when a generation has more than `max_segments`;

@@ -33,6 +33,13 @@ pub(crate) struct GraphRef {
     pub(crate) data_checksum: String,
 }
 
+/// A segment's lexical index files' checksums.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct LexicalRef {
+    pub(crate) dict_checksum: String,
+    pub(crate) postings_checksum: String,
+}
+
 /// One live segment of a generation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SegmentEntry {
@@ -45,6 +52,7 @@ pub(crate) struct SegmentEntry {
     /// The segment's HNSW graph, when it has one.
     pub(crate) graph: Option<GraphRef>,
     pub(crate) tombstones: Option<TombstoneRef>,
+    pub(crate) lexical: LexicalRef,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

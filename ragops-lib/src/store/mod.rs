@@ -14,11 +14,13 @@ use crate::model::{ContentHash, Embedding, FileRecord, FileUpdate, Hit};
 mod distance;
 pub mod hnsw;
 mod kv;
+pub mod lexical;
 mod manifest;
 pub mod meta;
 mod segment;
 
 pub use hnsw::{HnswStore, HnswStoreOptions, OpenMode};
+pub use lexical::LexicalParams;
 pub use meta::{INDEX_VERSION, IndexMetadata};
 
 /// A restriction on which chunks a search may return.

@@ -22,7 +22,8 @@ use hnsw_rs::prelude::{AnnT, FilterT, Hnsw, HnswIo};
 use serde::{Deserialize, Serialize};
 
 use super::distance::{DotDistance, dot};
-use super::manifest::{GraphRef, SegmentEntry, TombstoneRef};
+use super::lexical::{self, FIELD_COUNT, LexDict, LexicalBuilder, LexicalParams};
+use super::manifest::{GraphRef, LexicalRef, SegmentEntry, TombstoneRef};
 use crate::error::StoreError;
 use crate::model::{Chunk, ContentHash, FileRecord, FileUpdate, LineRange};
 
@@ -30,6 +31,8 @@ const META_FILE: &str = "meta.bin";
 const TEXT_FILE: &str = "text.bin";
 const VECTORS_FILE: &str = "vectors.bin";
 const GRAPH_BASENAME: &str = "graph";
+const LEXDICT_FILE: &str = "lexdict.bin";
+const POSTINGS_FILE: &str = "postings.bin";
 
 /// HNSW build and search parameters.
 #[derive(Clone, Copy, Debug)]
@@ -77,6 +80,7 @@ pub(crate) struct SegmentBuilder {
     language_ids: HashMap<String, u16>,
     texts: Vec<u8>,
     vectors: Vec<f32>,
+    lexical: LexicalBuilder,
 }
 
 impl SegmentBuilder {
@@ -125,6 +129,7 @@ impl SegmentBuilder {
             self.meta.languages.push(chunk.language.clone());
             next_lang
         });
+        self.lexical.add(self.meta.chunks.len() as u32, chunk);
         self.meta.chunks.push(ChunkMeta {
             path,
             language,
@@ -157,7 +162,12 @@ impl SegmentBuilder {
         write_durably(&dir.join(META_FILE), &meta_bytes)?;
         write_durably(&dir.join(TEXT_FILE), &self.texts)?;
         write_durably(&dir.join(VECTORS_FILE), &vector_bytes)?;
-        let n = self.len();
+        let (dict, postings) = self.lexical.finish();
+        let dict_bytes = postcard::to_stdvec(&dict).map_err(StoreError::backend)?;
+        write_durably(&dir.join(LEXDICT_FILE), &dict_bytes)?;
+        write_durably(&dir.join(POSTINGS_FILE), &postings)?;
+        let lexical = LexicalRef { dict_checksum: checksum(&dict_bytes), postings_checksum: checksum(&postings) };
+        let n = self.meta.chunks.len();
         let graph = if n >= params.min_chunks.max(1) {
             Some(build_graph(dir, &self.vectors, self.meta.dims as usize, params)?)
         } else {
@@ -176,6 +186,7 @@ impl SegmentBuilder {
             text_bytes: self.texts.len() as u64,
             graph,
             tombstones,
+            lexical,
         })
     }
 }
@@ -230,6 +241,8 @@ pub(crate) struct SegmentReader {
     text: File,
     deleted: Vec<bool>,
     graph: Option<Graph>,
+    dict: LexDict,
+    postings: Vec<u8>,
 }
 
 impl std::fmt::Debug for SegmentReader {
@@ -269,11 +282,70 @@ impl SegmentReader {
                     .ok_or_else(|| corrupted(&dir.join(&tomb.file), "ordinal out of range"))? = true;
             }
         }
+        let dict_path = dir.join(LEXDICT_FILE);
+        let dict: LexDict =
+            postcard::from_bytes(&read_checked(&dict_path, &entry.lexical.dict_checksum)?).map_err(|e| corrupted(&dict_path, e))?;
+        let postings = read_checked(&dir.join(POSTINGS_FILE), &entry.lexical.postings_checksum)?;
+        if dict.lengths.len() != meta.chunks.len() {
+            return Err(corrupted(&dict_path, "chunk count disagrees with the segment"));
+        }
         let graph = match (&entry.graph, search_graph) {
             (Some(graph), true) => Some(load_graph(dir, graph)?),
             _ => None,
         };
-        Ok(SegmentReader { dir: dir.to_path_buf(), meta, vectors, text, deleted, graph })
+        Ok(SegmentReader { dir: dir.to_path_buf(), meta, vectors, text, deleted, graph, dict, postings })
+    }
+
+    /// Live chunks and per-field token totals of the live chunks, for global BM25 statistics.
+    pub(crate) fn lexical_totals(&self) -> (u64, [u64; FIELD_COUNT]) {
+        let mut totals = self.dict.totals;
+        let mut live = self.len() as u64;
+        for (ord, deleted) in self.deleted.iter().enumerate() {
+            if *deleted {
+                live -= 1;
+                for (f, total) in totals.iter_mut().enumerate() {
+                    *total = total.saturating_sub(u64::from(self.dict.lengths[ord][f]));
+                }
+            }
+        }
+        (live, totals)
+    }
+
+    /// Document frequency of a term in this segment (tombstoned chunks included).
+    pub(crate) fn df(&self, term: &str) -> u32 {
+        self.dict.lookup(term).map_or(0, |e| e.df)
+    }
+
+    /// This segment's BM25F scores for `terms` (`(term, query weight, idf)`) of the live chunks
+    /// that `keep` accepts, as `(ordinal, score)`, unsorted.
+    pub(crate) fn lexical_scores(
+        &self,
+        terms: &[(String, f32, f32)],
+        avg: &[f32; FIELD_COUNT],
+        params: &LexicalParams,
+        keep: &dyn Fn(u32) -> bool,
+    ) -> Result<Vec<(u32, f32)>, StoreError> {
+        let postings_path = || self.dir.join(POSTINGS_FILE);
+        let mut scores: HashMap<u32, f32> = HashMap::new();
+        for (term, weight, idf) in terms {
+            let Some(entry) = self.dict.lookup(term) else { continue };
+            let start = entry.offset as usize;
+            let bytes = self
+                .postings
+                .get(start..start + entry.len as usize)
+                .ok_or_else(|| corrupted(&postings_path(), "postings offset out of range"))?;
+            let list = lexical::decode_postings(bytes).ok_or_else(|| corrupted(&postings_path(), "bad postings"))?;
+            for (ord, tf) in list {
+                let Some(lengths) = self.dict.lengths.get(ord as usize) else {
+                    return Err(corrupted(&postings_path(), "ordinal out of range"));
+                };
+                if self.deleted[ord as usize] || !keep(ord) {
+                    continue;
+                }
+                *scores.entry(ord).or_insert(0.0) += weight * lexical::bm25f(&tf, lengths, avg, *idf, params);
+            }
+        }
+        Ok(scores.into_iter().collect())
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -86,6 +86,14 @@ pub async fn index_store_conformance(store: &dyn IndexStore, reopen: &dyn Fn() -
     assert!(after.iter().all(|h| h.chunk.path != "src/b.rs"), "deleted file gone");
     assert_eq!(after.len(), 2);
 
+    // The lexical leg, where the store has one: chunk texts are "<path> chunk <n>".
+    if store.capabilities().lexical {
+        let hits = store.search(&StoreQuery::text("docs/c.md chunk", 5)).await.unwrap();
+        assert_eq!(hits[0].chunk.path, "docs/c.md", "lexical leg finds the words");
+        assert!(hits.iter().all(|h| h.chunk.path != "src/b.rs"), "deleted chunks stay out of the lexical leg");
+        assert!(store.search(&StoreQuery::text("zzzunknownword", 5)).await.unwrap().is_empty());
+    }
+
     // Filters.
     let q = StoreQuery::vector(unit(dims, 3), 5).with_filters(vec![Filter::PathGlob("src/**".into())]);
     let hits = store.search(&q).await.unwrap();

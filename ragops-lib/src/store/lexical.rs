@@ -1,0 +1,238 @@
+//! The lexical leg inside a segment: BM25F over three fields of every chunk — its text, its
+//! file's path, and its enclosing symbol path — with code-aware tokens
+//! ([`crate::lexical::tokenize`]).
+//!
+//! A segment's lexical index is immutable like the rest of the segment: a sorted term
+//! dictionary (`lexdict.bin`: term, document frequency, postings offset) with per-chunk field
+//! lengths, and a postings file (`postings.bin`: per term, varint ordinal deltas with the term's
+//! frequency in each field). Deleted chunks are tombstoned by the segment; statistics (N, df,
+//! average lengths) are summed over the live segments at query time, so a scan never rewrites
+//! another segment's postings.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::lexical::{tokenize, tokenize_path};
+use crate::model::Chunk;
+
+/// Number of fields: text, path, symbol.
+pub(crate) const FIELD_COUNT: usize = 3;
+
+/// BM25F parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct LexicalParams {
+    /// Term-frequency saturation.
+    pub k1: f32,
+    /// Length normalisation per field (text, path, symbol).
+    pub b: [f32; FIELD_COUNT],
+    /// Field weights (text, path, symbol).
+    pub weights: [f32; FIELD_COUNT],
+    /// Weight of an identifier's parts relative to whole identifiers, in documents and queries.
+    pub part_weight: f32,
+}
+
+impl Default for LexicalParams {
+    fn default() -> Self {
+        LexicalParams { k1: 1.2, b: [0.75, 0.3, 0.3], weights: [1.0, 2.0, 2.0], part_weight: 1.0 }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct TermEntry {
+    pub(crate) term: String,
+    pub(crate) df: u32,
+    pub(crate) offset: u64,
+    pub(crate) len: u32,
+}
+
+/// The dictionary and per-chunk field lengths of one segment.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct LexDict {
+    pub(crate) terms: Vec<TermEntry>,
+    /// Per chunk, token count per field.
+    pub(crate) lengths: Vec<[u32; FIELD_COUNT]>,
+    /// Sum of `lengths` per field.
+    pub(crate) totals: [u64; FIELD_COUNT],
+}
+
+/// Per-term frequencies of one chunk, by field.
+type FieldCounts = HashMap<String, [u32; FIELD_COUNT]>;
+
+/// Builds a segment's lexical index as chunks are added.
+#[derive(Debug, Default)]
+pub(crate) struct LexicalBuilder {
+    postings: BTreeMap<String, Vec<(u32, [u32; FIELD_COUNT])>>,
+    lengths: Vec<[u32; FIELD_COUNT]>,
+}
+
+impl LexicalBuilder {
+    pub(crate) fn add(&mut self, ord: u32, chunk: &Chunk) {
+        let mut counts: FieldCounts = HashMap::new();
+        let mut lengths = [0u32; FIELD_COUNT];
+        let symbol = chunk.symbol.as_deref().unwrap_or_default();
+        for (field, tokens) in
+            [(0, tokenize(&chunk.text)), (1, tokenize_path(&chunk.path)), (2, tokenize(symbol))].into_iter()
+        {
+            for t in tokens {
+                counts.entry(t.text).or_default()[field] += 1;
+                lengths[field] += 1;
+            }
+        }
+        for (term, tf) in counts {
+            self.postings.entry(term).or_default().push((ord, tf));
+        }
+        debug_assert_eq!(self.lengths.len(), ord as usize);
+        self.lengths.push(lengths);
+    }
+
+    /// Serialises into (dictionary bytes, postings bytes).
+    pub(crate) fn finish(self) -> (LexDict, Vec<u8>) {
+        let mut postings = Vec::new();
+        let mut terms = Vec::with_capacity(self.postings.len());
+        for (term, list) in self.postings {
+            let offset = postings.len() as u64;
+            let mut prev = 0u32;
+            for (ord, tf) in &list {
+                write_varint(&mut postings, u64::from(ord - prev));
+                prev = *ord;
+                for f in tf {
+                    write_varint(&mut postings, u64::from(*f));
+                }
+            }
+            terms.push(TermEntry { term, df: list.len() as u32, offset, len: (postings.len() as u64 - offset) as u32 });
+        }
+        let mut totals = [0u64; FIELD_COUNT];
+        for l in &self.lengths {
+            for f in 0..FIELD_COUNT {
+                totals[f] += u64::from(l[f]);
+            }
+        }
+        (LexDict { terms, lengths: self.lengths, totals }, postings)
+    }
+}
+
+impl LexDict {
+    pub(crate) fn lookup(&self, term: &str) -> Option<&TermEntry> {
+        self.terms.binary_search_by(|e| e.term.as_str().cmp(term)).ok().map(|i| &self.terms[i])
+    }
+}
+
+/// Decodes one term's postings: `(ordinal, tf per field)`.
+pub(crate) fn decode_postings(bytes: &[u8]) -> Option<Vec<(u32, [u32; FIELD_COUNT])>> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    let mut ord = 0u32;
+    while pos < bytes.len() {
+        let delta = read_varint(bytes, &mut pos)?;
+        ord = ord.checked_add(u32::try_from(delta).ok()?)?;
+        let mut tf = [0u32; FIELD_COUNT];
+        for f in &mut tf {
+            *f = u32::try_from(read_varint(bytes, &mut pos)?).ok()?;
+        }
+        out.push((ord, tf));
+    }
+    Some(out)
+}
+
+/// A query's distinct terms with their weights (whole identifiers 1, parts `part_weight`).
+pub(crate) fn query_terms(text: &str, part_weight: f32) -> Vec<(String, f32)> {
+    let mut terms: BTreeMap<String, f32> = BTreeMap::new();
+    for t in tokenize(text) {
+        let w = if t.whole { 1.0 } else { part_weight };
+        let e = terms.entry(t.text).or_insert(0.0);
+        *e = e.max(w);
+    }
+    terms.into_iter().collect()
+}
+
+/// Lucene's BM25 idf.
+pub(crate) fn idf(n: f64, df: f64) -> f32 {
+    (1.0 + (n - df + 0.5) / (df + 0.5)).ln() as f32
+}
+
+/// BM25F: one term's contribution for one chunk.
+pub(crate) fn bm25f(tf: &[u32; FIELD_COUNT], len: &[u32; FIELD_COUNT], avg: &[f32; FIELD_COUNT], idf: f32, p: &LexicalParams) -> f32 {
+    let mut weighted = 0.0f32;
+    for f in 0..FIELD_COUNT {
+        if tf[f] == 0 {
+            continue;
+        }
+        let norm = 1.0 - p.b[f] + p.b[f] * (len[f] as f32 / avg[f].max(1e-6));
+        weighted += p.weights[f] * tf[f] as f32 / norm.max(1e-6);
+    }
+    idf * weighted * (p.k1 + 1.0) / (p.k1 + weighted)
+}
+
+fn write_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn read_varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    let mut shift = 0;
+    loop {
+        let b = *bytes.get(*pos)?;
+        *pos += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+        shift += 7;
+        if shift > 63 {
+            return None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::LineRange;
+
+    #[test]
+    fn postings_round_trip() {
+        let mut b = LexicalBuilder::default();
+        b.add(0, &Chunk::new("src/retry.rs", LineRange::new(1, 2), "rust", "fn retry() { retry() }"));
+        b.add(1, &Chunk::new("src/x.rs", LineRange::new(1, 2), "rust", "let y = 1;").with_symbol(Some("fn retry".into())));
+        let (dict, postings) = b.finish();
+        let e = dict.lookup("retry").unwrap();
+        assert_eq!(e.df, 2);
+        let list = decode_postings(&postings[e.offset as usize..(e.offset + u64::from(e.len)) as usize]).unwrap();
+        assert_eq!(list, vec![(0, [2, 1, 0]), (1, [0, 0, 1])]);
+        assert!(dict.lookup("absent").is_none());
+        assert_eq!(dict.lengths.len(), 2);
+    }
+
+    #[test]
+    fn varints_survive_large_values_and_reject_truncation() {
+        let mut out = Vec::new();
+        write_varint(&mut out, 300_000);
+        let mut pos = 0;
+        assert_eq!(read_varint(&out, &mut pos), Some(300_000));
+        assert_eq!(read_varint(&out[..1], &mut 0), None);
+    }
+
+    #[test]
+    fn bm25f_rewards_rarer_terms_and_field_weights() {
+        let p = LexicalParams::default();
+        let avg = [10.0, 3.0, 2.0];
+        let len = [10, 3, 2];
+        let common = bm25f(&[1, 0, 0], &len, &avg, idf(100.0, 50.0), &p);
+        let rare = bm25f(&[1, 0, 0], &len, &avg, idf(100.0, 2.0), &p);
+        assert!(rare > common);
+        let in_path = bm25f(&[0, 1, 0], &len, &avg, idf(100.0, 2.0), &p);
+        assert!(in_path > rare, "path weight 2 beats text weight 1");
+    }
+
+    #[test]
+    fn query_terms_keep_the_strongest_weight() {
+        let t = query_terms("retry_backoff retry", 0.5);
+        assert_eq!(t, vec![("backoff".into(), 0.5), ("retry".into(), 1.0), ("retry_backoff".into(), 1.0)]);
+    }
+}
