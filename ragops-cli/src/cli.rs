@@ -19,10 +19,10 @@ pub(crate) struct GlobalArgs {
     /// The repository (any path inside it); default: the current directory.
     #[arg(long, global = true, value_name = "PATH")]
     pub(crate) repo: Option<PathBuf>,
-    /// The index directory; default: <root>/.ragops.
+    /// The index directory; default: `ROOT/.ragops`.
     #[arg(long, global = true, value_name = "DIR", env = "RAGOPS_INDEX")]
     pub(crate) index: Option<PathBuf>,
-    /// Read this config file instead of <root>/ragops.toml or the user config.
+    /// Read this config file instead of `ROOT/ragops.toml` or the user config.
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
     /// Accept provider URLs, key variables and plugins from the repository's own ragops.toml.
