@@ -56,6 +56,8 @@ pub(crate) enum Command {
     Search(SearchArgs),
     /// Show the index's metadata and counts.
     Status,
+    /// Measure retrieval quality on the repository's own git history, or on labelled queries.
+    Eval(EvalArgs),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -68,6 +70,7 @@ impl Command {
             Command::Scan(_) => "scan",
             Command::Search(_) => "search",
             Command::Status => "status",
+            Command::Eval(_) => "eval",
             Command::Config(_) => "config",
         }
     }
@@ -99,6 +102,41 @@ pub(crate) struct SearchArgs {
     /// Only this language (e.g. rust, python).
     #[arg(long, value_name = "LANG")]
     pub(crate) lang: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EvalArgs {
+    /// Items to pick from the history (spread evenly over time).
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..=100000))]
+    pub(crate) max_items: u32,
+    /// Only commits at or after this date (YYYY-MM-DD or RFC 3339).
+    #[arg(long, value_name = "DATE")]
+    pub(crate) since: Option<String>,
+    /// Only commits before this date (YYYY-MM-DD or RFC 3339).
+    #[arg(long, value_name = "DATE")]
+    pub(crate) until: Option<String>,
+    /// The revision whose history (or, with --queries, whose tree) is used; default HEAD.
+    #[arg(long, value_name = "REV")]
+    pub(crate) rev: Option<String>,
+    /// Which retrieval legs to use (for ablations); default: the shipped hybrid.
+    #[arg(long, value_enum, default_value = "hybrid")]
+    pub(crate) retriever: RetrieverArg,
+    /// Score a labelled query set instead (JSON lines, or semble's annotation format).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) queries: Option<std::path::PathBuf>,
+    /// With --queries: index only this subdirectory of the tree.
+    #[arg(long, value_name = "SUBDIR", requires = "queries")]
+    pub(crate) root: Option<String>,
+    /// Keep the evaluation index here instead of a temporary directory.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) work_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RetrieverArg {
+    Hybrid,
+    Lexical,
+    Vector,
 }
 
 #[derive(Debug, Subcommand)]

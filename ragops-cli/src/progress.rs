@@ -81,3 +81,35 @@ mod tests {
         assert!(!should_draw(false, true, true), "CI");
     }
 }
+
+/// An item progress bar for `ragops eval`.
+#[derive(Debug)]
+pub(crate) struct ItemProgress {
+    bar: ProgressBar,
+}
+
+impl ItemProgress {
+    pub(crate) fn new() -> Self {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        let style =
+            ProgressStyle::with_template("{spinner} evaluating [{bar:28}] {pos}/{len} items, {per_sec}, ETA {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
+        bar.set_style(style);
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        ItemProgress { bar }
+    }
+}
+
+impl ragops_lib::eval::run::EvalObserver for ItemProgress {
+    fn item_done(&self, done: usize, total: usize) {
+        self.bar.set_length(total as u64);
+        self.bar.set_position(done as u64);
+    }
+}
+
+impl Drop for ItemProgress {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}

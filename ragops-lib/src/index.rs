@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use crate::config::{Config, ConfigOrigin, find_config};
 use crate::error::{Error, Result, StoreError};
-use crate::ingest::{LineChunker, ScanObserver, ScanSummary, Scanner, WalkOptions};
+use crate::ingest::code_chunk::CodeChunker;
+use crate::ingest::{Chunker, ScanObserver, ScanSummary, Scanner, WalkOptions};
 use crate::model::Hit;
 use crate::provider::{EmbeddingProvider, Registry, registry::StoreLocation};
 use crate::repo::RepoRoot;
@@ -179,6 +180,11 @@ impl Index {
         &self.root.root
     }
 
+    /// The git directory, if the repository has one (bare repositories included).
+    pub fn git_dir(&self) -> Option<&Path> {
+        self.root.git_dir.as_deref()
+    }
+
     /// The index directory.
     pub fn index_dir(&self) -> &Path {
         &self.index_dir
@@ -207,13 +213,25 @@ impl Index {
         self.registry.embedder(&self.config.embedding)
     }
 
+    /// The configured chunker: by code structure where a grammar exists, by lines otherwise.
+    pub fn chunker(&self) -> Arc<dyn Chunker> {
+        Arc::new(CodeChunker::new(&self.config.chunking))
+    }
+
     /// Opens the configured store.
     ///
     /// # Errors
     /// The store's errors ([`StoreError::NotFound`], [`StoreError::Busy`], ...).
     pub fn open_store(&self, mode: OpenMode) -> Result<Arc<dyn IndexStore>> {
-        self.registry
-            .store(&self.config.store, &StoreLocation::new(self.index_dir.clone(), self.collection.clone(), mode))
+        self.open_store_at(&self.index_dir, mode)
+    }
+
+    /// Opens the configured store in another directory (e.g. an evaluation index).
+    ///
+    /// # Errors
+    /// As [`Index::open_store`].
+    pub fn open_store_at(&self, dir: &Path, mode: OpenMode) -> Result<Arc<dyn IndexStore>> {
+        self.registry.store(&self.config.store, &StoreLocation::new(dir.to_path_buf(), self.collection.clone(), mode))
     }
 
     /// The metadata a scan with the current config writes.
@@ -260,7 +278,7 @@ impl Index {
             other => other?,
         };
         let meta = self.expected_metadata(embedder.as_ref());
-        let chunker = Arc::new(LineChunker::new(&self.config.chunking));
+        let chunker = self.chunker();
         let walk = WalkOptions::new(&self.config.scan, Some(self.index_dir.clone()));
         let mut scanner = Scanner::new(embedder, store, chunker, walk).with_rebuild(options.rebuild);
         if let Some(observer) = &options.observer {
@@ -292,7 +310,7 @@ impl Index {
                 differences: differences.join(", "),
             }));
         }
-        Ok(Retriever::new(embedder, store).with_kind(kind))
+        Ok(Retriever::new(embedder, store).with_kind(kind).with_params(self.config.ranking))
     }
 
     /// The best chunks for a query.

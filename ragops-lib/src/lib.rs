@@ -25,6 +25,7 @@
 
 pub mod config;
 pub mod error;
+pub mod eval;
 pub mod index;
 pub mod ingest;
 pub mod lexical;

@@ -12,6 +12,9 @@ pub struct RepoRoot {
     pub root: PathBuf,
     /// Whether `root` is a git work tree.
     pub is_git: bool,
+    /// The git directory (`.git`, or a bare repository) when there is one: the history that
+    /// `ragops eval` reads.
+    pub git_dir: Option<PathBuf>,
 }
 
 impl RepoRoot {
@@ -45,13 +48,17 @@ impl RepoRoot {
         let canonical = path
             .canonicalize()
             .map_err(|e| Error::Config(ConfigError::Path { path: path.to_path_buf(), message: e.to_string() }))?;
-        if let Ok(repo) = git2::Repository::discover(&canonical)
-            && let Some(workdir) = repo.workdir()
-        {
-            let root = workdir.canonicalize().unwrap_or_else(|_| workdir.to_path_buf());
-            return Ok(RepoRoot { root, is_git: true });
+        if let Ok(repo) = git2::Repository::discover(&canonical) {
+            let git_dir = repo.path().canonicalize().unwrap_or_else(|_| repo.path().to_path_buf());
+            // Pointing at a git directory itself (a bare mirror, or `.git`): no work tree.
+            let inside_git_dir = canonical.starts_with(&git_dir);
+            if let (Some(workdir), false) = (repo.workdir(), inside_git_dir || repo.is_bare()) {
+                let root = workdir.canonicalize().unwrap_or_else(|_| workdir.to_path_buf());
+                return Ok(RepoRoot { root, is_git: true, git_dir: Some(git_dir) });
+            }
+            return Ok(RepoRoot { root: canonical, is_git: false, git_dir: Some(git_dir) });
         }
-        Ok(RepoRoot { root: canonical, is_git: false })
+        Ok(RepoRoot { root: canonical, is_git: false, git_dir: None })
     }
 
     /// The HEAD commit id, if this is a git repository with at least one commit.
@@ -59,7 +66,7 @@ impl RepoRoot {
         if !self.is_git {
             return None;
         }
-        let repo = git2::Repository::open(&self.root).ok()?;
+        let repo = git2::Repository::open(self.git_dir.as_ref()?).ok()?;
         let head = repo.head().ok()?.peel_to_commit().ok()?;
         Some(head.id().to_string())
     }
@@ -89,6 +96,16 @@ mod tests {
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         let r = RepoRoot::discover(&dir.path().join("sub")).unwrap();
         assert!(r.is_git);
+        assert_eq!(r.root, dir.path().canonicalize().unwrap());
+    }
+
+    #[test]
+    fn a_git_directory_itself_has_no_work_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        git2::Repository::init_bare(dir.path()).unwrap();
+        let r = RepoRoot::discover(dir.path()).unwrap();
+        assert!(!r.is_git);
+        assert_eq!(r.git_dir, Some(dir.path().canonicalize().unwrap()));
         assert_eq!(r.root, dir.path().canonicalize().unwrap());
     }
 

@@ -1,6 +1,7 @@
 //! One module per command: arguments → library call → rendering.
 
 pub(crate) mod config;
+pub(crate) mod eval;
 pub(crate) mod scan;
 pub(crate) mod search;
 pub(crate) mod status;

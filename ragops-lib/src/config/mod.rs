@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::error::ConfigError;
 use crate::provider::{ProviderSettings, StoreSettings};
+use crate::retrieve::RankingParams;
 
 pub mod discover;
 pub mod wire;
@@ -59,6 +60,8 @@ pub struct Config {
     pub store: StoreSettings,
     /// Default number of hits.
     pub limit: usize,
+    /// How results are ranked.
+    pub ranking: RankingParams,
     /// The file this came from, if any.
     pub source: Option<PathBuf>,
     /// How the file was found.
@@ -120,6 +123,7 @@ impl Default for Config {
             llm: None,
             store: StoreSettings::new("hnsw"),
             limit: DEFAULT_LIMIT,
+            ranking: RankingParams::default(),
             source: None,
             origin: ConfigOrigin::Defaults,
         }
@@ -257,13 +261,37 @@ impl Config {
             c.store = StoreSettings::new(name);
             c.store.options = options;
         }
-        if let Some(r) = file.retrieval
-            && let Some(limit) = r.limit
-        {
-            if limit == 0 {
-                return Err(invalid("retrieval.limit", "must be at least 1".into()));
+        if let Some(r) = file.retrieval {
+            if let Some(limit) = r.limit {
+                if limit == 0 {
+                    return Err(invalid("retrieval.limit", "must be at least 1".into()));
+                }
+                c.limit = limit;
             }
-            c.limit = limit;
+            let k = &mut c.ranking;
+            for (key, value, target) in [
+                ("retrieval.lexical_weight", r.lexical_weight, &mut k.lexical_weight),
+                ("retrieval.vector_weight", r.vector_weight, &mut k.vector_weight),
+                ("retrieval.non_code_weight", r.non_code_weight, &mut k.non_code_weight),
+                ("retrieval.test_weight", r.test_weight, &mut k.test_weight),
+                ("retrieval.file_decay", r.file_decay, &mut k.file_decay),
+            ] {
+                if let Some(v) = value {
+                    if !(0.0..=100.0).contains(&v) {
+                        return Err(invalid(key, format!("must be between 0 and 100, not {v}")));
+                    }
+                    *target = v;
+                }
+            }
+            if let Some(n) = r.file_chunks {
+                k.file_chunks = n.max(1);
+            }
+            if let Some(n) = r.candidates {
+                if n == 0 {
+                    return Err(invalid("retrieval.candidates", "must be at least 1".into()));
+                }
+                k.candidates = n;
+            }
         }
         Ok(c)
     }
@@ -302,6 +330,18 @@ impl Config {
         root.insert("store".into(), store.into());
         let mut retrieval = toml::Table::new();
         retrieval.insert("limit".into(), (self.limit as i64).into());
+        let k = &self.ranking;
+        for (key, v) in [
+            ("lexical_weight", k.lexical_weight),
+            ("vector_weight", k.vector_weight),
+            ("non_code_weight", k.non_code_weight),
+            ("test_weight", k.test_weight),
+            ("file_decay", k.file_decay),
+        ] {
+            retrieval.insert(key.into(), f64::from(v).into());
+        }
+        retrieval.insert("file_chunks".into(), (k.file_chunks as i64).into());
+        retrieval.insert("candidates".into(), (k.candidates as i64).into());
         root.insert("retrieval".into(), retrieval.into());
         let mut value = toml::Value::Table(root);
         crate::secret::mask_toml(&mut value);

@@ -94,4 +94,18 @@ pub struct StoreWire {
 pub struct RetrievalWire {
     /// Hits returned when the command line does not say.
     pub limit: Option<usize>,
+    /// Weight of the lexical leg.
+    pub lexical_weight: Option<f32>,
+    /// Weight of the vector leg.
+    pub vector_weight: Option<f32>,
+    /// Score multiplier for docs, changelogs, data and config files.
+    pub non_code_weight: Option<f32>,
+    /// Score multiplier for tests, examples and benchmarks.
+    pub test_weight: Option<f32>,
+    /// Decay over a file's best chunks in its file score.
+    pub file_decay: Option<f32>,
+    /// Chunks per file in its file score.
+    pub file_chunks: Option<usize>,
+    /// Candidates fetched from each leg.
+    pub candidates: Option<usize>,
 }

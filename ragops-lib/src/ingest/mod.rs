@@ -1,12 +1,15 @@
 //! Ingest: walk the repository, chunk files, embed chunks (with the cache), store them.
 
 pub mod chunk;
+pub mod code_chunk;
+pub mod git_tree;
 pub mod language;
 pub mod pipeline;
 pub mod progress;
 pub mod walk;
 
 pub use chunk::{Chunker, LineChunker};
-pub use pipeline::{ScanSummary, Scanner};
+pub use git_tree::GitTree;
+pub use pipeline::{ScanSummary, Scanner, Source};
 pub use progress::{NoProgress, ScanObserver};
 pub use walk::{SkipReason, WalkOptions};

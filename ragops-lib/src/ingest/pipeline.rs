@@ -15,6 +15,7 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use super::chunk::Chunker;
+use super::git_tree::{self, GitTree};
 use super::language::language_for;
 use super::progress::{NoProgress, ScanObserver};
 use super::walk::{self, Candidate, SkipReason, WalkOptions};
@@ -61,6 +62,31 @@ impl ScanSummary {
     }
 }
 
+/// What a scan reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Source {
+    /// A directory on disk (a working tree), walked gitignore-aware.
+    Dir(std::path::PathBuf),
+    /// A tree in a git repository's object database (no checkout).
+    Git(GitTree),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Dir(p) => write!(f, "{}", p.display()),
+            Source::Git(t) => write!(
+                f,
+                "{}@{}{}",
+                t.repo.display(),
+                t.rev,
+                t.subdir.as_deref().map(|s| format!(":{s}")).unwrap_or_default()
+            ),
+        }
+    }
+}
+
 /// Runs scans: owns batching and concurrency; the traits only advertise their limits.
 #[derive(Debug, Clone)]
 pub struct Scanner {
@@ -72,6 +98,7 @@ pub struct Scanner {
     concurrency: usize,
     rebuild: bool,
     observer: Arc<dyn ScanObserver>,
+    skip_warnings: bool,
 }
 
 /// The outcome of reading one file.
@@ -93,6 +120,7 @@ impl Scanner {
         Scanner {
             rebuild: false,
             observer: Arc::new(NoProgress),
+            skip_warnings: true,
             batch_size: embedder.max_batch_size().max(1),
             concurrency: embedder.max_concurrency().max(1),
             embedder,
@@ -115,6 +143,13 @@ impl Scanner {
         self
     }
 
+    /// Whether skipped files are logged as warnings (default) or at debug level (e.g. when an
+    /// evaluation scans the same tree many times).
+    pub fn with_skip_warnings(mut self, yes: bool) -> Self {
+        self.skip_warnings = yes;
+        self
+    }
+
     /// Reports progress to `observer`.
     pub fn with_observer(mut self, observer: Arc<dyn ScanObserver>) -> Self {
         self.observer = observer;
@@ -132,16 +167,24 @@ impl Scanner {
     /// # Errors
     /// A store or provider failure; nothing is committed then, and the previous index stays.
     pub async fn scan(&self, root: &Path, meta: IndexMetadata) -> Result<ScanSummary> {
+        self.scan_source(&Source::Dir(root.to_path_buf()), meta).await
+    }
+
+    /// Scans a [`Source`] (a directory, or a tree in git's object database) and commits.
+    ///
+    /// # Errors
+    /// As [`Scanner::scan`], plus git errors for a git source.
+    pub async fn scan_source(&self, source: &Source, meta: IndexMetadata) -> Result<ScanSummary> {
         let model = self.embedder.model();
         let span = tracing::info_span!("scan", provider = %model.provider, model = %model.name);
-        let result = self.scan_inner(root, meta).instrument(span).await;
+        let result = self.scan_inner(source, meta).instrument(span).await;
         self.observer.finished();
         result
     }
 
-    async fn scan_inner(&self, root: &Path, mut meta: IndexMetadata) -> Result<ScanSummary> {
+    async fn scan_inner(&self, source: &Source, mut meta: IndexMetadata) -> Result<ScanSummary> {
         let started = Instant::now();
-        tracing::info!(event = "scan.started", root = %root.display(), rebuild = self.rebuild);
+        tracing::info!(event = "scan.started", root = %source, rebuild = self.rebuild);
         if self.rebuild {
             self.store.clear().await?;
         }
@@ -152,12 +195,18 @@ impl Scanner {
         let known: HashMap<String, FileRecord> =
             self.store.files().await?.into_iter().map(|r| (r.path.clone(), r)).collect();
         let known = Arc::new(known);
-        let root_owned = root.to_path_buf();
+        let source_owned = source.clone();
         let walk_options = self.walk.clone();
         let span = tracing::Span::current();
-        let walked = tokio::task::spawn_blocking(move || span.in_scope(|| walk::walk(&root_owned, &walk_options)))
-            .await
-            .map_err(|e| IngestError::Git(format!("walk task failed: {e}")))??;
+        let known_for_walk = known.clone();
+        let walked = tokio::task::spawn_blocking(move || {
+            span.in_scope(|| match &source_owned {
+                Source::Dir(root) => walk::walk(root, &walk_options),
+                Source::Git(tree) => git_tree::list(tree, &walk_options, &known_for_walk),
+            })
+        })
+        .await
+        .map_err(|e| IngestError::Git(format!("walk task failed: {e}")))??;
 
         let mut summary =
             ScanSummary { files_seen: (walked.files.len() + walked.skipped.len()) as u64, ..Default::default() };
@@ -264,7 +313,11 @@ impl Scanner {
                     changed.push((r, chunks));
                 }
                 FileWork::Skipped(path, reason) => {
-                    tracing::warn!(event = "scan.skip", path = %path, reason = reason.as_str(), "skipping {path}: {}", reason.as_str());
+                    if self.skip_warnings {
+                        tracing::warn!(event = "scan.skip", path = %path, reason = reason.as_str(), "skipping {path}: {}", reason.as_str());
+                    } else {
+                        tracing::debug!(event = "scan.skip", path = %path, reason = reason.as_str(), "skipping {path}: {}", reason.as_str());
+                    }
                     *summary.skipped.entry(reason.as_str().to_string()).or_default() += 1;
                 }
             }
@@ -394,7 +447,11 @@ fn read_file(c: Candidate, known: &HashMap<String, FileRecord>, chunker: &dyn Ch
     {
         return FileWork::Unchanged(c.rel);
     }
-    let text = match walk::read_source(&c.abs) {
+    let text = match c.data {
+        Some(bytes) => walk::decode_source(bytes),
+        None => walk::read_source(&c.abs),
+    };
+    let text = match text {
         Ok(t) => t,
         Err(reason) => return FileWork::Skipped(c.rel, reason),
     };

@@ -76,8 +76,11 @@ pub struct Candidate {
     pub rel: String,
     /// Size in bytes.
     pub size: u64,
-    /// Modification time in ns since the epoch (0 when unknown).
+    /// Modification time in ns since the epoch (0 when unknown). For files read from git,
+    /// a stand-in derived from the blob id, so that "same size and mtime" means "same blob".
     pub mtime_ns: u64,
+    /// The content, when it does not come from the file system (e.g. a git blob).
+    pub data: Option<Vec<u8>>,
 }
 
 /// The files found, sorted by path, and those skipped before reading.
@@ -170,7 +173,7 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<WalkResult, Error> {
         }
         let mtime_ns =
             meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as u64);
-        result.files.push(Candidate { abs: entry.path().to_path_buf(), rel, size: meta.len(), mtime_ns });
+        result.files.push(Candidate { abs: entry.path().to_path_buf(), rel, size: meta.len(), mtime_ns, data: None });
     }
     for (dir, n) in vendored {
         tracing::warn!(event = "scan.skip", path = %dir, reason = "vendored", files = n, "skipping {n} files under {dir}/: vendored");
@@ -182,7 +185,11 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<WalkResult, Error> {
 
 /// Reads a candidate's text, or says why it cannot be indexed.
 pub fn read_source(path: &Path) -> Result<String, SkipReason> {
-    let bytes = fs::read(path).map_err(|_| SkipReason::Unreadable)?;
+    decode_source(fs::read(path).map_err(|_| SkipReason::Unreadable)?)
+}
+
+/// Checks that bytes are indexable text: no NUL in the first 8 KiB, valid UTF-8.
+pub fn decode_source(bytes: Vec<u8>) -> Result<String, SkipReason> {
     if bytes[..bytes.len().min(8192)].contains(&0) {
         return Err(SkipReason::Binary);
     }
@@ -191,7 +198,7 @@ pub fn read_source(path: &Path) -> Result<String, SkipReason> {
 
 /// The vendored directory (path up to and including the first vendored component) holding
 /// `rel`, if any.
-fn vendored_dir(rel: &str, dirs: &[String]) -> Option<String> {
+pub(crate) fn vendored_dir(rel: &str, dirs: &[String]) -> Option<String> {
     let components: Vec<&str> = rel.split('/').collect();
     let (_, parents) = components.split_last()?;
     let i = parents.iter().position(|c| dirs.iter().any(|d| d == c))?;

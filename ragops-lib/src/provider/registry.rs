@@ -218,6 +218,11 @@ struct HnswWire {
     ef_construction: Option<usize>,
     ef_search: Option<usize>,
     max_segments: Option<usize>,
+    bm25_k1: Option<f32>,
+    bm25_b: Option<f32>,
+    path_weight: Option<f32>,
+    symbol_weight: Option<f32>,
+    part_weight: Option<f32>,
 }
 
 fn hnsw_factory(s: &StoreSettings, loc: &StoreLocation) -> Result<Arc<dyn IndexStore>, Error> {
@@ -234,5 +239,11 @@ fn hnsw_factory(s: &StoreSettings, loc: &StoreLocation) -> Result<Arc<dyn IndexS
     o.ef_construction = wire.ef_construction.unwrap_or(o.ef_construction).max(8);
     o.ef_search = wire.ef_search.unwrap_or(o.ef_search).max(8);
     o.max_segments = wire.max_segments.unwrap_or(o.max_segments).max(2);
+    let l = &mut o.lexical;
+    l.k1 = wire.bm25_k1.unwrap_or(l.k1).clamp(0.01, 100.0);
+    l.b[0] = wire.bm25_b.unwrap_or(l.b[0]).clamp(0.0, 1.0);
+    l.weights[1] = wire.path_weight.unwrap_or(l.weights[1]).clamp(0.0, 100.0);
+    l.weights[2] = wire.symbol_weight.unwrap_or(l.weights[2]).clamp(0.0, 100.0);
+    l.part_weight = wire.part_weight.unwrap_or(l.part_weight).clamp(0.0, 10.0);
     Ok(Arc::new(HnswStore::open(&loc.dir, loc.mode, o)?))
 }

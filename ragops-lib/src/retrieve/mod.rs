@@ -1,26 +1,26 @@
-//! Retrieval: the vector leg, the lexical leg (when the store has one), fusion, and ranking
-//! per file.
+//! Retrieval: the vector leg, the lexical leg (when the store has one), their fusion, priors
+//! by kind of file, and ranking per file.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::model::{ChunkId, Hit, Leg, LineRange};
 use crate::provider::EmbeddingProvider;
 use crate::store::{Filter, IndexStore, StoreQuery};
 
+mod prior;
+
+pub use prior::{FileKind, file_kind};
+
 /// Reciprocal-rank-fusion constant.
 const RRF_K: f32 = 60.0;
-/// Chunks fetched per file asked for, when ranking files.
-const CHUNKS_PER_FILE: usize = 5;
-/// Weight decay over a file's best chunks (`Σ DECAY^i · s_i`).
-const FILE_DECAY: f32 = 0.7;
 
 /// Which legs to use.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RetrieverKind {
     /// Both legs, fused (the default; the vector leg alone when the store has no lexical one).
@@ -30,6 +30,41 @@ pub enum RetrieverKind {
     Lexical,
     /// Vector only.
     Vector,
+}
+
+/// How the legs are combined and results ranked. The defaults are tuned with `ragops eval`
+/// (docs/benchmarks.md); `[retrieval]` in the config overrides them.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct RankingParams {
+    /// Weight of the lexical leg's normalised score.
+    pub lexical_weight: f32,
+    /// Weight of the vector leg's normalised score.
+    pub vector_weight: f32,
+    /// Score multiplier for documentation, changelogs, data and config files.
+    pub non_code_weight: f32,
+    /// Score multiplier for tests, examples and benchmarks.
+    pub test_weight: f32,
+    /// A file's score is `Σ decay^i · s_i` over its best `file_chunks` chunks.
+    pub file_decay: f32,
+    /// Chunks per file in the file score.
+    pub file_chunks: usize,
+    /// Candidates fetched from each leg (at least the number of results asked for).
+    pub candidates: usize,
+}
+
+impl Default for RankingParams {
+    fn default() -> Self {
+        RankingParams {
+            lexical_weight: 0.7,
+            vector_weight: 0.3,
+            non_code_weight: 0.3,
+            test_weight: 1.0,
+            file_decay: 0.7,
+            file_chunks: 5,
+            candidates: 100,
+        }
+    }
 }
 
 /// A file ranked by its chunks.
@@ -52,17 +87,24 @@ pub struct Retriever {
     embedder: Arc<dyn EmbeddingProvider>,
     store: Arc<dyn IndexStore>,
     kind: RetrieverKind,
+    params: RankingParams,
 }
 
 impl Retriever {
-    /// A hybrid retriever.
+    /// A hybrid retriever with the default ranking.
     pub fn new(embedder: Arc<dyn EmbeddingProvider>, store: Arc<dyn IndexStore>) -> Self {
-        Retriever { embedder, store, kind: RetrieverKind::Hybrid }
+        Retriever { embedder, store, kind: RetrieverKind::Hybrid, params: RankingParams::default() }
     }
 
     /// Selects the legs.
     pub fn with_kind(mut self, kind: RetrieverKind) -> Self {
         self.kind = kind;
+        self
+    }
+
+    /// Sets the ranking parameters.
+    pub fn with_params(mut self, params: RankingParams) -> Self {
+        self.params = params;
         self
     }
 
@@ -72,10 +114,11 @@ impl Retriever {
     /// A provider failure embedding the query, or a store failure.
     pub async fn search(&self, query: &str, limit: usize, filters: &[Filter]) -> Result<Vec<Hit>> {
         let started = Instant::now();
-        let lexical = self.store.capabilities().lexical && self.kind != RetrieverKind::Vector;
-        let vector = self.kind != RetrieverKind::Lexical || !self.store.capabilities().lexical;
-        let fetch = if lexical && vector { limit * 2 } else { limit };
-        let mut legs = Vec::new();
+        let has_lexical = self.store.capabilities().lexical;
+        let lexical = has_lexical && self.kind != RetrieverKind::Vector;
+        let vector = self.kind != RetrieverKind::Lexical || !has_lexical;
+        let fetch = self.params.candidates.max(limit);
+        let mut legs: Vec<(Vec<Hit>, f32)> = Vec::new();
         if vector {
             let started = Instant::now();
             let mut v = self.embedder.embed(&[query.to_string()]).await?;
@@ -99,7 +142,7 @@ impl Retriever {
             );
             // A similarity of zero or less shares nothing with the query.
             hits.retain(|h| h.score > 0.0);
-            legs.push(hits);
+            legs.push((hits, self.params.vector_weight));
         }
         if lexical {
             let started = Instant::now();
@@ -111,9 +154,17 @@ impl Retriever {
                 hits = hits.len(),
                 latency_ms = crate::telemetry::elapsed_ms(started),
             );
-            legs.push(hits);
+            legs.push((hits, self.params.lexical_weight));
         }
-        let mut hits = if legs.len() == 1 { legs.pop().unwrap_or_default() } else { fuse(legs) };
+        let mut hits = if legs.len() == 1 { legs.pop().map(|(h, _)| h).unwrap_or_default() } else { blend(legs) };
+        for h in &mut hits {
+            h.score *= match file_kind(&h.chunk.path, &h.chunk.language) {
+                FileKind::Code => 1.0,
+                FileKind::Test => self.params.test_weight,
+                FileKind::NonCode => self.params.non_code_weight,
+            };
+        }
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
         hits.truncate(limit);
         tracing::info!(
             event = "retrieve",
@@ -130,9 +181,35 @@ impl Retriever {
     /// # Errors
     /// As [`Retriever::search`].
     pub async fn search_files(&self, query: &str, limit: usize, filters: &[Filter]) -> Result<Vec<FileHit>> {
-        let hits = self.search(query, limit * CHUNKS_PER_FILE, filters).await?;
-        Ok(rank_files(&hits, limit))
+        let depth = self.params.candidates.max(limit * self.params.file_chunks);
+        let hits = self.search(query, depth, filters).await?;
+        Ok(rank_files(&hits, limit, self.params.file_decay, self.params.file_chunks))
     }
+}
+
+/// Blends legs by weighted scores, each normalised by its leg's best score.
+pub fn blend(legs: Vec<(Vec<Hit>, f32)>) -> Vec<Hit> {
+    let mut by_id: HashMap<ChunkId, (f32, Hit)> = HashMap::new();
+    for (leg, weight) in legs {
+        let max = leg.iter().map(|h| h.score).fold(0.0f32, f32::max);
+        if max <= 0.0 {
+            continue;
+        }
+        for hit in leg {
+            let s = weight * hit.score / max;
+            by_id.entry(hit.id).and_modify(|(score, _)| *score += s).or_insert((s, hit));
+        }
+    }
+    let mut out: Vec<Hit> = by_id
+        .into_values()
+        .map(|(score, mut hit)| {
+            hit.score = score;
+            hit.leg = Leg::Hybrid;
+            hit
+        })
+        .collect();
+    out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+    out
 }
 
 /// Reciprocal rank fusion of several ranked lists.
@@ -156,8 +233,8 @@ pub fn fuse(legs: Vec<Vec<Hit>>) -> Vec<Hit> {
     out
 }
 
-/// Ranks files by a decayed sum over their best chunks' scores (`Σ 0.7^i · s_i`, top 5).
-pub fn rank_files(hits: &[Hit], limit: usize) -> Vec<FileHit> {
+/// Ranks files by a decayed sum over their best chunks' scores (`Σ decay^i · s_i`, top `per_file`).
+pub fn rank_files(hits: &[Hit], limit: usize, decay: f32, per_file: usize) -> Vec<FileHit> {
     let mut files: Vec<(String, Vec<&Hit>)> = Vec::new();
     let mut index: HashMap<&str, usize> = HashMap::new();
     for h in hits {
@@ -169,13 +246,10 @@ pub fn rank_files(hits: &[Hit], limit: usize) -> Vec<FileHit> {
     }
     let mut out: Vec<FileHit> = files
         .into_iter()
-        .map(|(path, hs)| {
-            let score = hs
-                .iter()
-                .take(CHUNKS_PER_FILE)
-                .enumerate()
-                .map(|(i, h)| FILE_DECAY.powi(i as i32) * h.score.max(0.0))
-                .sum();
+        .map(|(path, mut hs)| {
+            hs.sort_by(|a, b| b.score.total_cmp(&a.score));
+            let score =
+                hs.iter().take(per_file.max(1)).enumerate().map(|(i, h)| decay.powi(i as i32) * h.score.max(0.0)).sum();
             FileHit { path, score, best: hs[0].chunk.lines, language: hs[0].chunk.language.clone() }
         })
         .collect();
@@ -197,16 +271,19 @@ mod tests {
     fn fusion_rewards_agreement() {
         let a = vec![hit(1, "a", 0.9), hit(2, "b", 0.8)];
         let b = vec![hit(2, "b", 5.0), hit(3, "c", 4.0)];
-        let fused = fuse(vec![a, b]);
+        let fused = fuse(vec![a.clone(), b.clone()]);
         assert_eq!(fused[0].id, ChunkId(2));
         assert_eq!(fused.len(), 3);
         assert!(fused.iter().all(|h| h.leg == Leg::Hybrid));
+        let blended = blend(vec![(a, 0.5), (b, 0.5)]);
+        assert_eq!(blended[0].id, ChunkId(2));
+        assert!((blended[0].score - (0.5 * 0.8 / 0.9 + 0.5)).abs() < 1e-6);
     }
 
     #[test]
     fn files_aggregate_their_chunks() {
         let hits = vec![hit(1, "a", 0.5), hit(2, "b", 0.45), hit(3, "b", 0.44), hit(4, "c", 0.1)];
-        let files = rank_files(&hits, 2);
+        let files = rank_files(&hits, 2, 0.7, 5);
         assert_eq!(files.len(), 2);
         assert_eq!(files[0].path, "b");
         assert!((files[0].score - (0.45 + 0.7 * 0.44)).abs() < 1e-6);

@@ -11,9 +11,9 @@ use async_trait::async_trait;
 use globset::{Glob, GlobMatcher};
 
 use super::kv::{FileLoc, Kv};
+use super::lexical::{self, LexicalParams};
 use super::manifest::{self, Manifest, SegmentEntry, segment_dir};
 use super::segment::{GraphParams, SegmentBuilder, SegmentReader, read_tombstones, write_tombstones};
-use super::lexical::{self, LexicalParams};
 use super::{CacheNamespace, Filter, IndexMetadata, IndexStore, StoreCapabilities, StoreQuery, StoreStats};
 use crate::error::StoreError;
 use crate::model::{ChunkId, ContentHash, Embedding, FileRecord, FileUpdate, Hit, Leg};
@@ -500,10 +500,19 @@ impl IndexStore for HnswStore {
 }
 
 impl HnswStore {
-    fn vector_search(&self, snap: &Snapshot, vector: &[f32], k: usize, filters: &CompiledFilters) -> Result<Vec<Hit>, StoreError> {
+    fn vector_search(
+        &self,
+        snap: &Snapshot,
+        vector: &[f32],
+        k: usize,
+        filters: &CompiledFilters,
+    ) -> Result<Vec<Hit>, StoreError> {
         let dims = snap.manifest.metadata.embedding_dimensions as usize;
         if vector.len() != dims {
-            return Err(StoreError::Invalid(format!("query vector has {} dimensions, the index has {dims}", vector.len())));
+            return Err(StoreError::Invalid(format!(
+                "query vector has {} dimensions, the index has {dims}",
+                vector.len()
+            )));
         }
         let mut scored: Vec<(f32, usize, u32)> = Vec::new();
         for (seg_index, (_, seg)) in snap.segments.iter().enumerate() {
@@ -516,7 +525,13 @@ impl HnswStore {
         hits(snap, scored, k, Leg::Vector)
     }
 
-    fn lexical_search(&self, snap: &Snapshot, text: &str, k: usize, filters: &CompiledFilters) -> Result<Vec<Hit>, StoreError> {
+    fn lexical_search(
+        &self,
+        snap: &Snapshot,
+        text: &str,
+        k: usize,
+        filters: &CompiledFilters,
+    ) -> Result<Vec<Hit>, StoreError> {
         let params = &self.options.lexical;
         let mut n = 0u64;
         let mut totals = [0u64; lexical::FIELD_COUNT];

@@ -153,7 +153,13 @@ pub(crate) fn idf(n: f64, df: f64) -> f32 {
 }
 
 /// BM25F: one term's contribution for one chunk.
-pub(crate) fn bm25f(tf: &[u32; FIELD_COUNT], len: &[u32; FIELD_COUNT], avg: &[f32; FIELD_COUNT], idf: f32, p: &LexicalParams) -> f32 {
+pub(crate) fn bm25f(
+    tf: &[u32; FIELD_COUNT],
+    len: &[u32; FIELD_COUNT],
+    avg: &[f32; FIELD_COUNT],
+    idf: f32,
+    p: &LexicalParams,
+) -> f32 {
     let mut weighted = 0.0f32;
     for f in 0..FIELD_COUNT {
         if tf[f] == 0 {
@@ -199,7 +205,10 @@ mod tests {
     fn postings_round_trip() {
         let mut b = LexicalBuilder::default();
         b.add(0, &Chunk::new("src/retry.rs", LineRange::new(1, 2), "rust", "fn retry() { retry() }"));
-        b.add(1, &Chunk::new("src/x.rs", LineRange::new(1, 2), "rust", "let y = 1;").with_symbol(Some("fn retry".into())));
+        b.add(
+            1,
+            &Chunk::new("src/x.rs", LineRange::new(1, 2), "rust", "let y = 1;").with_symbol(Some("fn retry".into())),
+        );
         let (dict, postings) = b.finish();
         let e = dict.lookup("retry").unwrap();
         assert_eq!(e.df, 2);

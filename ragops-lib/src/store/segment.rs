@@ -283,8 +283,8 @@ impl SegmentReader {
             }
         }
         let dict_path = dir.join(LEXDICT_FILE);
-        let dict: LexDict =
-            postcard::from_bytes(&read_checked(&dict_path, &entry.lexical.dict_checksum)?).map_err(|e| corrupted(&dict_path, e))?;
+        let dict: LexDict = postcard::from_bytes(&read_checked(&dict_path, &entry.lexical.dict_checksum)?)
+            .map_err(|e| corrupted(&dict_path, e))?;
         let postings = read_checked(&dir.join(POSTINGS_FILE), &entry.lexical.postings_checksum)?;
         if dict.lengths.len() != meta.chunks.len() {
             return Err(corrupted(&dict_path, "chunk count disagrees with the segment"));
