@@ -275,6 +275,8 @@ impl Config {
                 ("retrieval.non_code_weight", r.non_code_weight, &mut k.non_code_weight),
                 ("retrieval.test_weight", r.test_weight, &mut k.test_weight),
                 ("retrieval.file_decay", r.file_decay, &mut k.file_decay),
+                ("retrieval.file_boost", r.file_boost, &mut k.file_boost),
+                ("retrieval.file_leg_weight", r.file_leg_weight, &mut k.file_leg_weight),
             ] {
                 if let Some(v) = value {
                     if !(0.0..=100.0).contains(&v) {
@@ -337,6 +339,8 @@ impl Config {
             ("non_code_weight", k.non_code_weight),
             ("test_weight", k.test_weight),
             ("file_decay", k.file_decay),
+            ("file_boost", k.file_boost),
+            ("file_leg_weight", k.file_leg_weight),
         ] {
             retrieval.insert(key.into(), f64::from(v).into());
         }

@@ -108,4 +108,8 @@ pub struct RetrievalWire {
     pub file_chunks: Option<usize>,
     /// Candidates fetched from each leg.
     pub candidates: Option<usize>,
+    /// How much a chunk gains from other matching chunks of its file.
+    pub file_boost: Option<f32>,
+    /// Weight of the whole-file lexical leg when ranking files.
+    pub file_leg_weight: Option<f32>,
 }

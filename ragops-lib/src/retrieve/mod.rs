@@ -51,18 +51,26 @@ pub struct RankingParams {
     pub file_chunks: usize,
     /// Candidates fetched from each leg (at least the number of results asked for).
     pub candidates: usize,
+    /// How much a chunk gains from other chunks of its file that also match (several chunks
+    /// of one file agreeing): `s + file_boost · Σ decay^i · s_other_i`.
+    pub file_boost: f32,
+    /// When ranking files: weight of the whole-file lexical leg (each file scored as one
+    /// document) against the chunk ranking aggregated per file.
+    pub file_leg_weight: f32,
 }
 
 impl Default for RankingParams {
     fn default() -> Self {
         RankingParams {
-            lexical_weight: 0.7,
-            vector_weight: 0.3,
+            lexical_weight: 0.9,
+            vector_weight: 0.1,
             non_code_weight: 0.3,
-            test_weight: 1.0,
+            test_weight: 0.3,
             file_decay: 0.7,
             file_chunks: 5,
-            candidates: 100,
+            candidates: 200,
+            file_boost: 0.2,
+            file_leg_weight: 0.3,
         }
     }
 }
@@ -164,6 +172,9 @@ impl Retriever {
                 FileKind::NonCode => self.params.non_code_weight,
             };
         }
+        if self.params.file_boost > 0.0 {
+            boost_by_file(&mut hits, self.params.file_boost, self.params.file_decay, self.params.file_chunks);
+        }
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
         hits.truncate(limit);
         tracing::info!(
@@ -183,7 +194,61 @@ impl Retriever {
     pub async fn search_files(&self, query: &str, limit: usize, filters: &[Filter]) -> Result<Vec<FileHit>> {
         let depth = self.params.candidates.max(limit * self.params.file_chunks);
         let hits = self.search(query, depth, filters).await?;
-        Ok(rank_files(&hits, limit, self.params.file_decay, self.params.file_chunks))
+        let chunk_files = rank_files(&hits, depth, self.params.file_decay, self.params.file_chunks);
+        let w = self.params.file_leg_weight;
+        if w <= 0.0 || !self.store.capabilities().lexical || self.kind == RetrieverKind::Vector {
+            let mut files = chunk_files;
+            files.truncate(limit);
+            return Ok(files);
+        }
+        let file_leg =
+            self.store.search(&StoreQuery::text(query, depth).with_filters(filters.to_vec()).per_file(true)).await?;
+        let chunk_max = chunk_files.iter().map(|f| f.score).fold(0.0f32, f32::max).max(f32::MIN_POSITIVE);
+        let file_max = file_leg.iter().map(|h| h.score).fold(0.0f32, f32::max).max(f32::MIN_POSITIVE);
+        let mut merged: HashMap<String, FileHit> = HashMap::new();
+        for f in chunk_files {
+            let mut f = f;
+            f.score = (1.0 - w) * f.score / chunk_max;
+            merged.insert(f.path.clone(), f);
+        }
+        for h in file_leg {
+            let prior = match file_kind(&h.chunk.path, &h.chunk.language) {
+                FileKind::Code => 1.0,
+                FileKind::Test => self.params.test_weight,
+                FileKind::NonCode => self.params.non_code_weight,
+            };
+            let s = w * prior * h.score / file_max;
+            merged.entry(h.chunk.path.clone()).and_modify(|f| f.score += s).or_insert(FileHit {
+                path: h.chunk.path.clone(),
+                score: s,
+                best: h.chunk.lines,
+                language: h.chunk.language,
+            });
+        }
+        let mut files: Vec<FileHit> = merged.into_values().collect();
+        files.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.path.cmp(&b.path)));
+        files.truncate(limit);
+        Ok(files)
+    }
+}
+
+/// Adds to each chunk a share of the decayed sum of its file's other matching chunks.
+fn boost_by_file(hits: &mut [Hit], boost: f32, decay: f32, per_file: usize) {
+    let mut by_file: HashMap<&str, Vec<f32>> = HashMap::new();
+    for h in hits.iter() {
+        by_file.entry(h.chunk.path.as_str()).or_default().push(h.score);
+    }
+    let totals: HashMap<String, f32> = by_file
+        .into_iter()
+        .map(|(path, mut scores)| {
+            scores.sort_by(|a, b| b.total_cmp(a));
+            let total = scores.iter().take(per_file.max(1)).enumerate().map(|(i, s)| decay.powi(i as i32) * s).sum();
+            (path.to_string(), total)
+        })
+        .collect();
+    for h in hits.iter_mut() {
+        let total = totals.get(&h.chunk.path).copied().unwrap_or(h.score);
+        h.score += boost * (total - h.score).max(0.0);
     }
 }
 

@@ -2,7 +2,7 @@
 //! published by a manifest, with `sled` holding the writer's state (file locations, embedding
 //! cache). See `docs/architecture.md` for the layout and why.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -398,6 +398,7 @@ impl IndexStore for HnswStore {
         let filters = CompiledFilters::new(&query.filters)?;
         match (&query.vector, &query.text) {
             (Some(v), None) => self.vector_search(&snap, v, query.k, &filters),
+            (None, Some(t)) if query.per_file => self.file_lexical_search(&snap, t, query.k, &filters),
             (None, Some(t)) => self.lexical_search(&snap, t, query.k, &filters),
             (Some(v), Some(t)) => Ok(crate::retrieve::fuse(vec![
                 self.vector_search(&snap, v, query.k, &filters)?,
@@ -523,6 +524,62 @@ impl HnswStore {
             }
         }
         hits(snap, scored, k, Leg::Vector)
+    }
+
+    /// BM25F over whole files: a file's field frequencies and lengths are the sums over its
+    /// live chunks (exact, since structural chunks do not overlap); its hit carries the chunk
+    /// where the query's terms are densest.
+    fn file_lexical_search(
+        &self,
+        snap: &Snapshot,
+        text: &str,
+        k: usize,
+        filters: &CompiledFilters,
+    ) -> Result<Vec<Hit>, StoreError> {
+        let params = &self.options.lexical;
+        let mut lengths: HashMap<(usize, u32), [u64; lexical::FIELD_COUNT]> = HashMap::new();
+        for (seg_index, (_, seg)) in snap.segments.iter().enumerate() {
+            for (path, l) in seg.file_lengths() {
+                lengths.insert((seg_index, path), l);
+            }
+        }
+        let n = lengths.len() as f64;
+        if n == 0.0 {
+            return Ok(Vec::new());
+        }
+        let mut avg = [0f32; lexical::FIELD_COUNT];
+        for l in lengths.values() {
+            for f in 0..lexical::FIELD_COUNT {
+                avg[f] += l[f] as f32;
+            }
+        }
+        avg.iter_mut().for_each(|a| *a /= n as f32);
+        let mut scores: HashMap<(usize, u32), (f32, u32, u32)> = HashMap::new();
+        for (term, weight) in lexical::query_terms(text, params.part_weight) {
+            let mut per_file: Vec<((usize, u32), ([u32; lexical::FIELD_COUNT], u32, u32))> = Vec::new();
+            for (seg_index, (_, seg)) in snap.segments.iter().enumerate() {
+                let path_ok = filters.path_mask(seg.paths());
+                let keep = |ord: u32| path_ok[seg.path_index(ord)] && filters.language_ok(seg.language(ord));
+                per_file.extend(seg.file_term_frequencies(&term, &keep)?.into_iter().map(|(p, v)| ((seg_index, p), v)));
+            }
+            if per_file.is_empty() {
+                continue;
+            }
+            let idf = lexical::idf(n, per_file.len() as f64);
+            for (key, (tf, best, best_tf)) in per_file {
+                let len = lengths.get(&key).map(|l| l.map(|x| x.min(u64::from(u32::MAX)) as u32)).unwrap_or_default();
+                let s = weight * lexical::bm25f(&tf, &len, &avg, idf, params);
+                let e = scores.entry(key).or_insert((0.0, best, 0));
+                e.0 += s;
+                if best_tf > e.2 {
+                    e.1 = best;
+                    e.2 = best_tf;
+                }
+            }
+        }
+        let scored: Vec<(f32, usize, u32)> =
+            scores.into_iter().map(|((seg_index, _), (score, best, _))| (score, seg_index, best)).collect();
+        hits(snap, scored, k, Leg::Lexical)
     }
 
     fn lexical_search(

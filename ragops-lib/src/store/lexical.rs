@@ -35,7 +35,7 @@ pub struct LexicalParams {
 
 impl Default for LexicalParams {
     fn default() -> Self {
-        LexicalParams { k1: 1.2, b: [0.75, 0.3, 0.3], weights: [1.0, 2.0, 2.0], part_weight: 1.0 }
+        LexicalParams { k1: 2.0, b: [0.75, 0.3, 0.3], weights: [1.0, 3.0, 4.0], part_weight: 1.0 }
     }
 }
 

@@ -47,6 +47,9 @@ pub struct StoreQuery {
     pub k: usize,
     /// All must hold.
     pub filters: Vec<Filter>,
+    /// Rank whole files instead of chunks (lexical leg): each file is scored as one document,
+    /// and its hit carries its best-matching chunk. Stores without file ranking ignore it.
+    pub per_file: bool,
 }
 
 impl StoreQuery {
@@ -58,6 +61,12 @@ impl StoreQuery {
     /// A lexical query for the `k` best-matching chunks.
     pub fn text(text: impl Into<String>, k: usize) -> Self {
         StoreQuery { text: Some(text.into()), k, ..Default::default() }
+    }
+
+    /// Ranks whole files instead of chunks.
+    pub fn per_file(mut self, yes: bool) -> Self {
+        self.per_file = yes;
+        self
     }
 
     /// Adds filters.

@@ -311,6 +311,58 @@ impl SegmentReader {
         (live, totals)
     }
 
+    /// Per file (by path index) of the live chunks: the summed field lengths.
+    pub(crate) fn file_lengths(&self) -> HashMap<u32, [u64; FIELD_COUNT]> {
+        let mut out: HashMap<u32, [u64; FIELD_COUNT]> = HashMap::new();
+        for (ord, chunk) in self.meta.chunks.iter().enumerate() {
+            if self.deleted[ord] {
+                continue;
+            }
+            let e = out.entry(chunk.path).or_default();
+            for (f, total) in e.iter_mut().enumerate() {
+                *total += u64::from(self.dict.lengths[ord][f]);
+            }
+        }
+        out
+    }
+
+    /// For one term: per file (path index) the summed field frequencies over its live chunks
+    /// that `keep` accepts, and the chunk with the highest frequency.
+    pub(crate) fn file_term_frequencies(
+        &self,
+        term: &str,
+        keep: &dyn Fn(u32) -> bool,
+    ) -> Result<HashMap<u32, ([u32; FIELD_COUNT], u32, u32)>, StoreError> {
+        let mut out: HashMap<u32, ([u32; FIELD_COUNT], u32, u32)> = HashMap::new();
+        let Some(entry) = self.dict.lookup(term) else { return Ok(out) };
+        let postings_path = || self.dir.join(POSTINGS_FILE);
+        let start = entry.offset as usize;
+        let bytes = self
+            .postings
+            .get(start..start + entry.len as usize)
+            .ok_or_else(|| corrupted(&postings_path(), "postings offset out of range"))?;
+        let list = lexical::decode_postings(bytes).ok_or_else(|| corrupted(&postings_path(), "bad postings"))?;
+        for (ord, tf) in list {
+            if ord as usize >= self.deleted.len() {
+                return Err(corrupted(&postings_path(), "ordinal out of range"));
+            }
+            if self.deleted[ord as usize] || !keep(ord) {
+                continue;
+            }
+            let path = self.meta.chunks[ord as usize].path;
+            let e = out.entry(path).or_insert(([0; FIELD_COUNT], ord, 0));
+            let total: u32 = tf.iter().sum();
+            for f in 0..FIELD_COUNT {
+                e.0[f] += tf[f];
+            }
+            if total > e.2 {
+                e.1 = ord;
+                e.2 = total;
+            }
+        }
+        Ok(out)
+    }
+
     /// Document frequency of a term in this segment (tombstoned chunks included).
     pub(crate) fn df(&self, term: &str) -> u32 {
         self.dict.lookup(term).map_or(0, |e| e.df)
