@@ -281,6 +281,13 @@ impl Index {
         let chunker = self.chunker();
         let walk = WalkOptions::new(&self.config.scan, Some(self.index_dir.clone()));
         let mut scanner = Scanner::new(embedder, store, chunker, walk).with_rebuild(options.rebuild);
+        if let (true, Some(git_dir)) = (self.config.scan.history, self.root.git_dir.as_ref()) {
+            let repo = crate::ingest::git_tree::open_repo(git_dir)?;
+            let log = crate::ingest::history::commit_log(&repo, "HEAD", crate::ingest::history::DEFAULT_MAX_COMMITS)?;
+            let histories =
+                crate::ingest::history::file_histories(&log, None, crate::ingest::history::DEFAULT_PER_FILE);
+            scanner = scanner.with_history(Some(Arc::new(histories)));
+        }
         if let Some(observer) = &options.observer {
             scanner = scanner.with_observer(observer.clone());
         }

@@ -158,12 +158,21 @@ pub struct FileUpdate {
     pub record: FileRecord,
     /// Every chunk of the file, embedded.
     pub chunks: Vec<EmbeddedChunk>,
+    /// The file's own past commit messages (newest first), searchable as a field of every
+    /// chunk of the file.
+    pub history: Option<String>,
 }
 
 impl FileUpdate {
     /// A file's record with its chunks.
     pub fn new(record: FileRecord, chunks: Vec<EmbeddedChunk>) -> Self {
-        FileUpdate { record, chunks }
+        FileUpdate { record, chunks, history: None }
+    }
+
+    /// Attaches the file's commit history text.
+    pub fn with_history(mut self, history: Option<String>) -> Self {
+        self.history = history;
+        self
     }
 }
 

@@ -100,6 +100,9 @@ pub struct ScanConfig {
     pub exclude: Vec<String>,
     /// Directory names whose contents are vendored.
     pub vendored_dirs: Vec<String>,
+    /// Index each file's past commit messages as a searchable field (off by default: on the
+    /// git-history benchmark it did not pay; see docs/benchmarks.md).
+    pub history: bool,
 }
 
 impl Default for ScanConfig {
@@ -108,6 +111,7 @@ impl Default for ScanConfig {
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             exclude: Vec::new(),
             vendored_dirs: DEFAULT_VENDORED_DIRS.iter().map(|s| s.to_string()).collect(),
+            history: false,
         }
     }
 }
@@ -247,6 +251,9 @@ impl Config {
             if let Some(v) = scan.vendored_dirs {
                 c.scan.vendored_dirs = v;
             }
+            if let Some(h) = scan.history {
+                c.scan.history = h;
+            }
         }
         if let Some(e) = file.embedding {
             c.embedding = provider_settings("embedding", e, path, untrusted)?
@@ -319,6 +326,7 @@ impl Config {
         scan.insert("max_file_size".into(), (self.scan.max_file_size.min(i64::MAX as u64) as i64).into());
         scan.insert("exclude".into(), self.scan.exclude.clone().into());
         scan.insert("vendored_dirs".into(), self.scan.vendored_dirs.clone().into());
+        scan.insert("history".into(), self.scan.history.into());
         root.insert("scan".into(), scan.into());
         root.insert("embedding".into(), provider_table(&self.embedding).into());
         if let Some(llm) = &self.llm {

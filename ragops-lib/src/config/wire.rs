@@ -57,6 +57,8 @@ pub struct ScanWire {
     pub exclude: Option<Vec<String>>,
     /// Directory names whose contents count as vendored and are skipped.
     pub vendored_dirs: Option<Vec<String>>,
+    /// Index each file's past commit messages as a searchable field (git repositories).
+    pub history: Option<bool>,
 }
 
 /// `[embedding]` or `[llm]`: which provider, plus one table per provider with its own settings

@@ -173,6 +173,12 @@ pub async fn run_history(
             crate::ingest::git_tree::resolve_commit(&git, history.rev.as_deref().unwrap_or("HEAD"))?.id().to_string();
         (select_items(&git, history)?, head)
     };
+    let log = if index.config().scan.history {
+        let git = crate::ingest::git_tree::open_repo(repo)?;
+        Some(crate::ingest::history::commit_log(&git, &head, crate::ingest::history::DEFAULT_MAX_COMMITS)?)
+    } else {
+        None
+    };
     let work = work_index(index, options)?;
     let (scanner, embedder) = scanner(index, work.store.clone())?;
     let retriever = Retriever::new(embedder.clone(), work.store.clone())
@@ -187,7 +193,16 @@ pub async fn run_history(
         let mut meta = index.expected_metadata(embedder.as_ref());
         meta.repo_commit = Some(item.parent.clone());
         let source = Source::Git(GitTree::new(repo, item.parent.clone(), None));
-        let summary = scanner.scan_source(&source, meta).await?;
+        // Only history strictly before the item's parent commit: no leakage of the answer.
+        let history = log.as_ref().map(|log| {
+            let parent_time = log.iter().find(|c| c.id == item.parent).map_or(item.time, |c| c.time);
+            Arc::new(crate::ingest::history::file_histories(
+                log,
+                Some(parent_time),
+                crate::ingest::history::DEFAULT_PER_FILE,
+            ))
+        });
+        let summary = scanner.clone().with_history(history).scan_source(&source, meta).await?;
         let files = retriever.search_files(&item.query, 10, &[]).await?;
         let ranked: Vec<String> = files.into_iter().map(|f| f.path).collect();
         let rr = metrics::reciprocal_rank(&ranked, &item.targets);

@@ -3,6 +3,7 @@
 pub mod chunk;
 pub mod code_chunk;
 pub mod git_tree;
+pub mod history;
 pub mod language;
 pub mod pipeline;
 pub mod progress;

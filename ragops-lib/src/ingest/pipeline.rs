@@ -99,6 +99,7 @@ pub struct Scanner {
     rebuild: bool,
     observer: Arc<dyn ScanObserver>,
     skip_warnings: bool,
+    history: Option<Arc<HashMap<String, String>>>,
 }
 
 /// The outcome of reading one file.
@@ -121,6 +122,7 @@ impl Scanner {
             rebuild: false,
             observer: Arc::new(NoProgress),
             skip_warnings: true,
+            history: None,
             batch_size: embedder.max_batch_size().max(1),
             concurrency: embedder.max_concurrency().max(1),
             embedder,
@@ -147,6 +149,12 @@ impl Scanner {
     /// evaluation scans the same tree many times).
     pub fn with_skip_warnings(mut self, yes: bool) -> Self {
         self.skip_warnings = yes;
+        self
+    }
+
+    /// Indexes each file's history text (its past commit messages) as a searchable field.
+    pub fn with_history(mut self, history: Option<Arc<HashMap<String, String>>>) -> Self {
+        self.history = history;
         self
     }
 
@@ -368,7 +376,8 @@ impl Scanner {
                 })?;
                 embedded.push(EmbeddedChunk::new(c, v));
             }
-            updates.push(FileUpdate::new(record, embedded));
+            let history = self.history.as_ref().and_then(|h| h.get(&record.path).cloned());
+            updates.push(FileUpdate::new(record, embedded).with_history(history));
         }
         // Count hits per chunk occurrence, misses per distinct text embedded.
         summary.cache_misses += missing.len() as u64;

@@ -565,7 +565,10 @@ impl HnswStore {
             if per_file.is_empty() {
                 continue;
             }
-            let idf = lexical::idf(n, per_file.len() as f64);
+            let core_files =
+                per_file.iter().filter(|(_, (tf, _, _))| tf[..lexical::HISTORY_FIELD].iter().any(|&f| f > 0)).count();
+            let df = if core_files > 0 { core_files } else { per_file.len() };
+            let idf = lexical::idf(n, df as f64);
             for (key, (tf, best, best_tf)) in per_file {
                 let len = lengths.get(&key).map(|l| l.map(|x| x.min(u64::from(u32::MAX)) as u32)).unwrap_or_default();
                 let s = weight * lexical::bm25f(&tf, &len, &avg, idf, params);
@@ -589,7 +592,11 @@ impl HnswStore {
         k: usize,
         filters: &CompiledFilters,
     ) -> Result<Vec<Hit>, StoreError> {
-        let params = &self.options.lexical;
+        // A file's history describes the file, not each chunk: it ranks files (the file leg),
+        // while chunks compete on their own text.
+        let mut chunk_params = self.options.lexical;
+        chunk_params.weights[lexical::HISTORY_FIELD] = 0.0;
+        let params = &chunk_params;
         let mut n = 0u64;
         let mut totals = [0u64; lexical::FIELD_COUNT];
         for (_, seg) in &snap.segments {
@@ -606,7 +613,9 @@ impl HnswStore {
         let terms: Vec<(String, f32, f32)> = lexical::query_terms(text, params.part_weight)
             .into_iter()
             .filter_map(|(term, weight)| {
-                let df: u32 = snap.segments.iter().map(|(_, s)| s.df(&term)).sum();
+                let (df, df_core) =
+                    snap.segments.iter().map(|(_, s)| s.df(&term)).fold((0u32, 0u32), |a, b| (a.0 + b.0, a.1 + b.1));
+                let df = if df_core > 0 { df_core } else { df };
                 (df > 0).then(|| {
                     let idf = lexical::idf(n as f64, f64::from(df).min(n as f64));
                     (term, weight, idf)
@@ -692,7 +701,7 @@ fn merge_if_needed(
             for ord in f.first..f.first + f.count {
                 chunks.push(crate::model::EmbeddedChunk::new(seg.chunk(ord)?, seg.vector(ord).to_vec()));
             }
-            let first = builder.add_file(FileUpdate::new(f.record.clone(), chunks))?;
+            let first = builder.add_file(FileUpdate::new(f.record.clone(), chunks).with_history(f.history.clone()))?;
             let record = match writer.staged.get(&f.record.path) {
                 Some(Some(loc)) => loc.record.clone(),
                 _ => f.record.clone(),

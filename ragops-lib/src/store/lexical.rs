@@ -1,5 +1,6 @@
-//! The lexical leg inside a segment: BM25F over three fields of every chunk — its text, its
-//! file's path, and its enclosing symbol path — with code-aware tokens
+//! The lexical leg inside a segment: BM25F over four fields of every chunk — its text, its
+//! file's path, its enclosing symbol path, and its file's past commit messages — with
+//! code-aware tokens
 //! ([`crate::lexical::tokenize`]).
 //!
 //! A segment's lexical index is immutable like the rest of the segment: a sorted term
@@ -16,8 +17,10 @@ use serde::{Deserialize, Serialize};
 use crate::lexical::{tokenize, tokenize_path};
 use crate::model::Chunk;
 
-/// Number of fields: text, path, symbol.
-pub(crate) const FIELD_COUNT: usize = 3;
+/// Number of fields: text, path, symbol, history.
+pub(crate) const FIELD_COUNT: usize = 4;
+/// The history field's index (file-level: the same for every chunk of a file).
+pub(crate) const HISTORY_FIELD: usize = 3;
 
 /// BM25F parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -25,9 +28,9 @@ pub(crate) const FIELD_COUNT: usize = 3;
 pub struct LexicalParams {
     /// Term-frequency saturation.
     pub k1: f32,
-    /// Length normalisation per field (text, path, symbol).
+    /// Length normalisation per field (text, path, symbol, history).
     pub b: [f32; FIELD_COUNT],
-    /// Field weights (text, path, symbol).
+    /// Field weights (text, path, symbol, history).
     pub weights: [f32; FIELD_COUNT],
     /// Weight of an identifier's parts relative to whole identifiers, in documents and queries.
     pub part_weight: f32,
@@ -35,7 +38,7 @@ pub struct LexicalParams {
 
 impl Default for LexicalParams {
     fn default() -> Self {
-        LexicalParams { k1: 2.0, b: [0.75, 0.3, 0.3], weights: [1.0, 3.0, 4.0], part_weight: 1.0 }
+        LexicalParams { k1: 2.0, b: [0.75, 0.3, 0.3, 0.5], weights: [1.0, 3.0, 4.0, 1.0], part_weight: 1.0 }
     }
 }
 
@@ -43,6 +46,9 @@ impl Default for LexicalParams {
 pub(crate) struct TermEntry {
     pub(crate) term: String,
     pub(crate) df: u32,
+    /// Chunks with the term outside the history field: the df of the term's idf, so that
+    /// commit-message words in histories do not change how rare a word of the code is.
+    pub(crate) df_core: u32,
     pub(crate) offset: u64,
     pub(crate) len: u32,
 }
@@ -68,12 +74,17 @@ pub(crate) struct LexicalBuilder {
 }
 
 impl LexicalBuilder {
-    pub(crate) fn add(&mut self, ord: u32, chunk: &Chunk) {
+    pub(crate) fn add(&mut self, ord: u32, chunk: &Chunk, history: Option<&str>) {
         let mut counts: FieldCounts = HashMap::new();
         let mut lengths = [0u32; FIELD_COUNT];
         let symbol = chunk.symbol.as_deref().unwrap_or_default();
-        for (field, tokens) in
-            [(0, tokenize(&chunk.text)), (1, tokenize_path(&chunk.path)), (2, tokenize(symbol))].into_iter()
+        for (field, tokens) in [
+            (0, tokenize(&chunk.text)),
+            (1, tokenize_path(&chunk.path)),
+            (2, tokenize(symbol)),
+            (HISTORY_FIELD, tokenize(history.unwrap_or_default())),
+        ]
+        .into_iter()
         {
             for t in tokens {
                 counts.entry(t.text).or_default()[field] += 1;
@@ -101,7 +112,14 @@ impl LexicalBuilder {
                     write_varint(&mut postings, u64::from(*f));
                 }
             }
-            terms.push(TermEntry { term, df: list.len() as u32, offset, len: (postings.len() as u64 - offset) as u32 });
+            let df_core = list.iter().filter(|(_, tf)| tf[..HISTORY_FIELD].iter().any(|&f| f > 0)).count() as u32;
+            terms.push(TermEntry {
+                term,
+                df: list.len() as u32,
+                df_core,
+                offset,
+                len: (postings.len() as u64 - offset) as u32,
+            });
         }
         let mut totals = [0u64; FIELD_COUNT];
         for l in &self.lengths {
@@ -213,7 +231,7 @@ mod tests {
         let e = dict.lookup("retry").unwrap();
         assert_eq!(e.df, 2);
         let list = decode_postings(&postings[e.offset as usize..(e.offset + u64::from(e.len)) as usize]).unwrap();
-        assert_eq!(list, vec![(0, [2, 1, 0]), (1, [0, 0, 1])]);
+        assert_eq!(list, vec![(0, [2, 1, 0, 0]), (1, [0, 0, 1, 1])]);
         assert!(dict.lookup("absent").is_none());
         assert_eq!(dict.lengths.len(), 2);
     }
@@ -230,12 +248,12 @@ mod tests {
     #[test]
     fn bm25f_rewards_rarer_terms_and_field_weights() {
         let p = LexicalParams::default();
-        let avg = [10.0, 3.0, 2.0];
-        let len = [10, 3, 2];
-        let common = bm25f(&[1, 0, 0], &len, &avg, idf(100.0, 50.0), &p);
-        let rare = bm25f(&[1, 0, 0], &len, &avg, idf(100.0, 2.0), &p);
+        let avg = [10.0, 3.0, 2.0, 5.0];
+        let len = [10, 3, 2, 5];
+        let common = bm25f(&[1, 0, 0, 0], &len, &avg, idf(100.0, 50.0), &p);
+        let rare = bm25f(&[1, 0, 0, 0], &len, &avg, idf(100.0, 2.0), &p);
         assert!(rare > common);
-        let in_path = bm25f(&[0, 1, 0], &len, &avg, idf(100.0, 2.0), &p);
+        let in_path = bm25f(&[0, 1, 0, 0], &len, &avg, idf(100.0, 2.0), &p);
         assert!(in_path > rare, "path weight 2 beats text weight 1");
     }
 

@@ -61,6 +61,8 @@ pub(crate) struct SegmentFile {
     pub(crate) record: FileRecord,
     pub(crate) first: u32,
     pub(crate) count: u32,
+    /// The file's history text, kept so that merges carry it over.
+    pub(crate) history: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -100,6 +102,7 @@ impl SegmentBuilder {
     pub(crate) fn add_file(&mut self, update: FileUpdate) -> Result<u32, StoreError> {
         let first = self.len() as u32;
         let count = update.chunks.len() as u32;
+        let history = update.history;
         for ec in update.chunks {
             if ec.embedding.len() != self.meta.dims as usize {
                 return Err(StoreError::Invalid(format!(
@@ -112,13 +115,13 @@ impl SegmentBuilder {
             if ec.embedding.iter().any(|x| !x.is_finite()) {
                 return Err(StoreError::Invalid(format!("{}: embedding is not finite", ec.chunk.path)));
             }
-            self.push_chunk(&ec.chunk, &ec.embedding);
+            self.push_chunk(&ec.chunk, &ec.embedding, history.as_deref());
         }
-        self.meta.files.push(SegmentFile { record: update.record, first, count });
+        self.meta.files.push(SegmentFile { record: update.record, first, count, history });
         Ok(first)
     }
 
-    fn push_chunk(&mut self, chunk: &Chunk, vector: &[f32]) {
+    fn push_chunk(&mut self, chunk: &Chunk, vector: &[f32], history: Option<&str>) {
         let next_path = self.meta.paths.len() as u32;
         let path = *self.path_ids.entry(chunk.path.clone()).or_insert_with(|| {
             self.meta.paths.push(chunk.path.clone());
@@ -129,7 +132,7 @@ impl SegmentBuilder {
             self.meta.languages.push(chunk.language.clone());
             next_lang
         });
-        self.lexical.add(self.meta.chunks.len() as u32, chunk);
+        self.lexical.add(self.meta.chunks.len() as u32, chunk, history);
         self.meta.chunks.push(ChunkMeta {
             path,
             language,
@@ -320,7 +323,9 @@ impl SegmentReader {
             }
             let e = out.entry(chunk.path).or_default();
             for (f, total) in e.iter_mut().enumerate() {
-                *total += u64::from(self.dict.lengths[ord][f]);
+                let l = u64::from(self.dict.lengths[ord][f]);
+                // The history field repeats per chunk: a file has it once.
+                *total = if f == lexical::HISTORY_FIELD { (*total).max(l) } else { *total + l };
             }
         }
         out
@@ -333,6 +338,7 @@ impl SegmentReader {
         term: &str,
         keep: &dyn Fn(u32) -> bool,
     ) -> Result<HashMap<u32, ([u32; FIELD_COUNT], u32, u32)>, StoreError> {
+        // Value: (summed field frequencies, best chunk, best chunk's frequency outside history).
         let mut out: HashMap<u32, ([u32; FIELD_COUNT], u32, u32)> = HashMap::new();
         let Some(entry) = self.dict.lookup(term) else { return Ok(out) };
         let postings_path = || self.dir.join(POSTINGS_FILE);
@@ -351,9 +357,9 @@ impl SegmentReader {
             }
             let path = self.meta.chunks[ord as usize].path;
             let e = out.entry(path).or_insert(([0; FIELD_COUNT], ord, 0));
-            let total: u32 = tf.iter().sum();
+            let total: u32 = tf[..lexical::HISTORY_FIELD].iter().sum();
             for f in 0..FIELD_COUNT {
-                e.0[f] += tf[f];
+                e.0[f] = if f == lexical::HISTORY_FIELD { e.0[f].max(tf[f]) } else { e.0[f] + tf[f] };
             }
             if total > e.2 {
                 e.1 = ord;
@@ -363,9 +369,10 @@ impl SegmentReader {
         Ok(out)
     }
 
-    /// Document frequency of a term in this segment (tombstoned chunks included).
-    pub(crate) fn df(&self, term: &str) -> u32 {
-        self.dict.lookup(term).map_or(0, |e| e.df)
+    /// Document frequencies of a term in this segment (tombstoned chunks included): in any
+    /// field, and outside the history field.
+    pub(crate) fn df(&self, term: &str) -> (u32, u32) {
+        self.dict.lookup(term).map_or((0, 0), |e| (e.df, e.df_core))
     }
 
     /// This segment's BM25F scores for `terms` (`(term, query weight, idf)`) of the live chunks
