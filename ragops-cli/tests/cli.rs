@@ -1397,3 +1397,100 @@ fn no_progress_output_when_stderr_is_not_a_terminal() {
     let err = stderr_of(&out);
     assert!(!err.contains("scanning") && !err.contains("ETA") && !err.contains('\r'), "progress drawn: {err:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// ragops eval
+
+/// A small git history whose later commits each modify one file, with messages that describe
+/// the change without naming the file.
+fn history_repo() -> Repo {
+    let repo = Repo::git();
+    repo.write("src/tokenizer.rs", "pub fn split_words(input: &str) -> Vec<&str> {\n    input.split(' ').collect()\n}\n");
+    repo.write("src/network.rs", "pub fn open_socket(port: u16) -> u16 {\n    port\n}\n");
+    repo.write("src/storage.rs", "pub fn write_record(bytes: &[u8]) -> usize {\n    bytes.len()\n}\n");
+    repo.write("README.md", "# demo\nA small project.\n");
+    repo.commit_all("Initial import of the project with its first three modules");
+    repo.write(
+        "src/tokenizer.rs",
+        "pub fn split_words(input: &str) -> Vec<&str> {\n    // escaped quotes inside string literals stay in one word\n    input.split(' ').collect()\n}\n",
+    );
+    repo.commit_all("Keep escaped quotes inside string literals together while splitting words");
+    repo.write(
+        "src/network.rs",
+        "pub fn open_socket(port: u16) -> u16 {\n    // retry the connection with exponential backoff when the port is busy\n    port\n}\n",
+    );
+    repo.commit_all("Retry the connection with exponential backoff when the port is busy");
+    repo.write(
+        "src/storage.rs",
+        "pub fn write_record(bytes: &[u8]) -> usize {\n    // fsync the record so that a crash cannot lose an acknowledged write\n    bytes.len()\n}\n",
+    );
+    repo.commit_all("Fsync every record so that a crash cannot lose an acknowledged write");
+    repo
+}
+
+fn without_timings(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        o.remove("seconds");
+    }
+    v
+}
+
+#[test]
+fn eval_on_git_history_is_deterministic_and_finds_the_changed_files() {
+    let repo = history_repo();
+    let first = repo.json(&["eval", "--json"]);
+    let second = repo.json(&["eval", "--json"]);
+    assert_eq!(without_timings(first.clone()), without_timings(second), "two runs give the same numbers");
+    assert_eq!(first["items"], 3, "{first}");
+    assert_eq!(first["retriever"], "hybrid");
+    for row in first["rows"].as_array().expect("rows") {
+        let targets = row["targets"].as_array().expect("targets");
+        assert_eq!(targets.len(), 1, "{row}");
+        assert_eq!(row["ranked"][0], targets[0], "the changed file ranks first for: {}", row["query"]);
+        assert!(row["chunks"].as_u64() > Some(0));
+    }
+    assert_eq!(first["mrr"], 1.0);
+    assert_eq!(first["recall_at_1"], 1.0);
+    // Ablations run too.
+    for leg in ["lexical", "vector"] {
+        let v = repo.json(&["eval", "--json", "--retriever", leg]);
+        assert_eq!(v["retriever"], leg);
+        assert_eq!(v["items"], 3);
+    }
+    let text = repo.run(&["eval"]);
+    assert!(stdout_of(&text).contains("MRR 1.000"), "{}", stdout_of(&text));
+}
+
+#[test]
+fn eval_on_labelled_queries_reports_ndcg() {
+    let repo = history_repo();
+    let queries = repo.outside(
+        "queries.jsonl",
+        "{\"query\": \"exponential backoff when the port is busy\", \"relevant\": [\"src/network.rs\"]}\n\
+         {\"query\": \"write_record\", \"relevant\": [{\"path\": \"src/storage.rs\", \"start_line\": 1, \"end_line\": 2}], \"category\": \"symbol\"}\n",
+    );
+    let v = repo.json(&["eval", "--json", "--queries", queries.to_str().expect("utf-8")]);
+    assert_eq!(v["queries"], 2, "{v}");
+    assert_eq!(v["ndcg_at_10"], 1.0, "{v}");
+    assert_eq!(v["rows"][1]["category"], "symbol");
+    let v = repo.json(&["eval", "--json", "--queries", queries.to_str().expect("utf-8"), "--root", "src"]);
+    assert_eq!(v["root"], "src");
+    let err = repo.fail(&["eval", "--queries", queries.to_str().expect("utf-8"), "--root", "nope"], 2);
+    assert!(err.contains("no such directory"), "{err}");
+}
+
+#[test]
+fn eval_errors_are_clear() {
+    let plain = Repo::plain();
+    plain.write("a.rs", "fn a() {}\n");
+    let err = plain.fail(&["eval"], 2);
+    assert!(err.contains("not a git repository"), "{err}");
+    let repo = history_repo();
+    let err = repo.fail(&["eval", "--rev", "no-such-branch"], 1);
+    assert!(err.contains("no-such-branch") && err.contains("git fetch"), "{err}");
+    let bad = repo.outside("bad.jsonl", "{\"query\": 3}\n");
+    let err = repo.fail(&["eval", "--queries", bad.to_str().expect("utf-8")], 2);
+    assert!(err.contains("bad.jsonl"), "{err}");
+    let err = repo.fail(&["eval", "--since", "yesterday-ish"], 2);
+    assert!(err.contains("not a date"), "{err}");
+}
