@@ -1405,7 +1405,10 @@ fn no_progress_output_when_stderr_is_not_a_terminal() {
 /// the change without naming the file.
 fn history_repo() -> Repo {
     let repo = Repo::git();
-    repo.write("src/tokenizer.rs", "pub fn split_words(input: &str) -> Vec<&str> {\n    input.split(' ').collect()\n}\n");
+    repo.write(
+        "src/tokenizer.rs",
+        "pub fn split_words(input: &str) -> Vec<&str> {\n    input.split(' ').collect()\n}\n",
+    );
     repo.write("src/network.rs", "pub fn open_socket(port: u16) -> u16 {\n    port\n}\n");
     repo.write("src/storage.rs", "pub fn write_record(bytes: &[u8]) -> usize {\n    bytes.len()\n}\n");
     repo.write("README.md", "# demo\nA small project.\n");

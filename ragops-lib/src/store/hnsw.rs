@@ -53,9 +53,9 @@ pub struct HnswStoreOptions {
 impl Default for HnswStoreOptions {
     fn default() -> Self {
         HnswStoreOptions {
-            graph_min_chunks: 20_000,
+            graph_min_chunks: 50_000,
             max_connections: 16,
-            ef_construction: 200,
+            ef_construction: 100,
             ef_search: 64,
             max_segments: 8,
             lexical: LexicalParams::default(),
@@ -339,14 +339,22 @@ impl IndexStore for HnswStore {
         let mut w = self.writer()?;
         w.meta()?;
         let segment = w.pending_id();
-        for update in batch {
+        // Tokenizing for the lexical leg is the costly part: do it on all cores first.
+        let analyzed: Vec<Vec<lexical::ChunkTerms>> = {
+            use rayon::prelude::*;
+            batch
+                .par_iter()
+                .map(|u| u.chunks.iter().map(|c| lexical::analyze(&c.chunk, u.history.as_deref())).collect())
+                .collect()
+        };
+        for (update, terms) in batch.into_iter().zip(analyzed) {
             let path = update.record.path.clone();
             w.remove(&path)?;
             let count = update.chunks.len() as u32;
             let record = update.record.clone();
             let pending =
                 w.pending.as_mut().ok_or_else(|| StoreError::Invalid("setup() must be called first".into()))?;
-            let first = pending.add_file(update)?;
+            let first = pending.add_analyzed_file(update, terms)?;
             w.delta.files += 1;
             w.delta.chunks += i64::from(count);
             w.delta.bytes += record.size as i64;
@@ -556,7 +564,7 @@ impl HnswStore {
         avg.iter_mut().for_each(|a| *a /= n as f32);
         let mut scores: HashMap<(usize, u32), (f32, u32, u32)> = HashMap::new();
         for (term, weight) in lexical::query_terms(text, params.part_weight) {
-            let mut per_file: Vec<((usize, u32), ([u32; lexical::FIELD_COUNT], u32, u32))> = Vec::new();
+            let mut per_file: Vec<((usize, u32), lexical::FileFreqs)> = Vec::new();
             for (seg_index, (_, seg)) in snap.segments.iter().enumerate() {
                 let path_ok = filters.path_mask(seg.paths());
                 let keep = |ord: u32| path_ok[seg.path_index(ord)] && filters.language_ok(seg.language(ord));

@@ -63,46 +63,77 @@ pub(crate) struct LexDict {
     pub(crate) totals: [u64; FIELD_COUNT],
 }
 
+/// A term's frequency in each field.
+pub(crate) type FieldFreqs = [u32; FIELD_COUNT];
+/// One posting: a chunk ordinal and the term's frequencies in it.
+pub(crate) type Posting = (u32, FieldFreqs);
+
+/// A file's summed frequencies of a term, its best chunk, and that chunk's frequency.
+pub(crate) type FileFreqs = (FieldFreqs, u32, u32);
+
 /// Per-term frequencies of one chunk, by field.
 type FieldCounts = HashMap<String, [u32; FIELD_COUNT]>;
+
+/// One chunk's analysed terms: per term its frequency in each field, and the field lengths.
+#[derive(Debug, Default)]
+pub(crate) struct ChunkTerms {
+    counts: Vec<(String, [u32; FIELD_COUNT])>,
+    lengths: [u32; FIELD_COUNT],
+}
+
+/// Tokenizes a chunk's fields (pure: runs in parallel before the chunks are added in order).
+pub(crate) fn analyze(chunk: &Chunk, history: Option<&str>) -> ChunkTerms {
+    let mut counts: FieldCounts = HashMap::new();
+    let mut lengths = [0u32; FIELD_COUNT];
+    let symbol = chunk.symbol.as_deref().unwrap_or_default();
+    for (field, tokens) in [
+        (0, tokenize(&chunk.text)),
+        (1, tokenize_path(&chunk.path)),
+        (2, tokenize(symbol)),
+        (HISTORY_FIELD, tokenize(history.unwrap_or_default())),
+    ] {
+        for t in tokens {
+            counts.entry(t.text).or_default()[field] += 1;
+            lengths[field] += 1;
+        }
+    }
+    ChunkTerms { counts: counts.into_iter().collect(), lengths }
+}
 
 /// Builds a segment's lexical index as chunks are added.
 #[derive(Debug, Default)]
 pub(crate) struct LexicalBuilder {
-    postings: BTreeMap<String, Vec<(u32, [u32; FIELD_COUNT])>>,
+    postings: HashMap<String, Vec<Posting>>,
     lengths: Vec<[u32; FIELD_COUNT]>,
 }
 
 impl LexicalBuilder {
+    #[cfg(test)]
     pub(crate) fn add(&mut self, ord: u32, chunk: &Chunk, history: Option<&str>) {
-        let mut counts: FieldCounts = HashMap::new();
-        let mut lengths = [0u32; FIELD_COUNT];
-        let symbol = chunk.symbol.as_deref().unwrap_or_default();
-        for (field, tokens) in [
-            (0, tokenize(&chunk.text)),
-            (1, tokenize_path(&chunk.path)),
-            (2, tokenize(symbol)),
-            (HISTORY_FIELD, tokenize(history.unwrap_or_default())),
-        ]
-        .into_iter()
-        {
-            for t in tokens {
-                counts.entry(t.text).or_default()[field] += 1;
-                lengths[field] += 1;
+        self.add_terms(ord, analyze(chunk, history));
+    }
+
+    /// Adds chunk `ord`'s analysed terms; chunks must come in ordinal order.
+    pub(crate) fn add_terms(&mut self, ord: u32, terms: ChunkTerms) {
+        for (term, tf) in terms.counts {
+            match self.postings.get_mut(&term) {
+                Some(list) => list.push((ord, tf)),
+                None => {
+                    self.postings.insert(term, vec![(ord, tf)]);
+                }
             }
         }
-        for (term, tf) in counts {
-            self.postings.entry(term).or_default().push((ord, tf));
-        }
         debug_assert_eq!(self.lengths.len(), ord as usize);
-        self.lengths.push(lengths);
+        self.lengths.push(terms.lengths);
     }
 
     /// Serialises into (dictionary bytes, postings bytes).
     pub(crate) fn finish(self) -> (LexDict, Vec<u8>) {
         let mut postings = Vec::new();
         let mut terms = Vec::with_capacity(self.postings.len());
-        for (term, list) in self.postings {
+        let mut sorted: Vec<(String, Vec<Posting>)> = self.postings.into_iter().collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (term, list) in sorted {
             let offset = postings.len() as u64;
             let mut prev = 0u32;
             for (ord, tf) in &list {
@@ -138,7 +169,7 @@ impl LexDict {
 }
 
 /// Decodes one term's postings: `(ordinal, tf per field)`.
-pub(crate) fn decode_postings(bytes: &[u8]) -> Option<Vec<(u32, [u32; FIELD_COUNT])>> {
+pub(crate) fn decode_postings(bytes: &[u8]) -> Option<Vec<Posting>> {
     let mut out = Vec::new();
     let mut pos = 0;
     let mut ord = 0u32;
@@ -222,18 +253,20 @@ mod tests {
     #[test]
     fn postings_round_trip() {
         let mut b = LexicalBuilder::default();
-        b.add(0, &Chunk::new("src/retry.rs", LineRange::new(1, 2), "rust", "fn retry() { retry() }"));
+        b.add(0, &Chunk::new("src/retry.rs", LineRange::new(1, 2), "rust", "fn retry() { retry() }"), None);
         b.add(
             1,
             &Chunk::new("src/x.rs", LineRange::new(1, 2), "rust", "let y = 1;").with_symbol(Some("fn retry".into())),
+            Some("Retry harder"),
         );
+        b.add(2, &Chunk::new("src/z.rs", LineRange::new(1, 1), "rust", "let z = 2;"), Some("retry once"));
         let (dict, postings) = b.finish();
         let e = dict.lookup("retry").unwrap();
-        assert_eq!(e.df, 2);
+        assert_eq!((e.df, e.df_core), (3, 2), "history-only matches do not count in df_core");
         let list = decode_postings(&postings[e.offset as usize..(e.offset + u64::from(e.len)) as usize]).unwrap();
-        assert_eq!(list, vec![(0, [2, 1, 0, 0]), (1, [0, 0, 1, 1])]);
+        assert_eq!(list, vec![(0, [2, 1, 0, 0]), (1, [0, 0, 1, 1]), (2, [0, 0, 0, 1])]);
         assert!(dict.lookup("absent").is_none());
-        assert_eq!(dict.lengths.len(), 2);
+        assert_eq!(dict.lengths.len(), 3);
     }
 
     #[test]

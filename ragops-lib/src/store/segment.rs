@@ -100,10 +100,23 @@ impl SegmentBuilder {
 
     /// Adds a file's chunks; returns the ordinal of its first chunk.
     pub(crate) fn add_file(&mut self, update: FileUpdate) -> Result<u32, StoreError> {
+        let terms = update.chunks.iter().map(|c| lexical::analyze(&c.chunk, update.history.as_deref())).collect();
+        self.add_analyzed_file(update, terms)
+    }
+
+    /// Adds a file's chunks with their lexical terms analysed beforehand (in parallel).
+    pub(crate) fn add_analyzed_file(
+        &mut self,
+        update: FileUpdate,
+        terms: Vec<lexical::ChunkTerms>,
+    ) -> Result<u32, StoreError> {
         let first = self.len() as u32;
         let count = update.chunks.len() as u32;
         let history = update.history;
-        for ec in update.chunks {
+        if terms.len() != update.chunks.len() {
+            return Err(StoreError::Invalid("analysed terms do not match the chunks".into()));
+        }
+        for (ec, terms) in update.chunks.into_iter().zip(terms) {
             if ec.embedding.len() != self.meta.dims as usize {
                 return Err(StoreError::Invalid(format!(
                     "{}: embedding has {} dimensions, the index has {}",
@@ -115,13 +128,13 @@ impl SegmentBuilder {
             if ec.embedding.iter().any(|x| !x.is_finite()) {
                 return Err(StoreError::Invalid(format!("{}: embedding is not finite", ec.chunk.path)));
             }
-            self.push_chunk(&ec.chunk, &ec.embedding, history.as_deref());
+            self.push_chunk(&ec.chunk, &ec.embedding, terms);
         }
         self.meta.files.push(SegmentFile { record: update.record, first, count, history });
         Ok(first)
     }
 
-    fn push_chunk(&mut self, chunk: &Chunk, vector: &[f32], history: Option<&str>) {
+    fn push_chunk(&mut self, chunk: &Chunk, vector: &[f32], terms: lexical::ChunkTerms) {
         let next_path = self.meta.paths.len() as u32;
         let path = *self.path_ids.entry(chunk.path.clone()).or_insert_with(|| {
             self.meta.paths.push(chunk.path.clone());
@@ -132,7 +145,7 @@ impl SegmentBuilder {
             self.meta.languages.push(chunk.language.clone());
             next_lang
         });
-        self.lexical.add(self.meta.chunks.len() as u32, chunk, history);
+        self.lexical.add_terms(self.meta.chunks.len() as u32, terms);
         self.meta.chunks.push(ChunkMeta {
             path,
             language,
@@ -337,9 +350,9 @@ impl SegmentReader {
         &self,
         term: &str,
         keep: &dyn Fn(u32) -> bool,
-    ) -> Result<HashMap<u32, ([u32; FIELD_COUNT], u32, u32)>, StoreError> {
+    ) -> Result<HashMap<u32, lexical::FileFreqs>, StoreError> {
         // Value: (summed field frequencies, best chunk, best chunk's frequency outside history).
-        let mut out: HashMap<u32, ([u32; FIELD_COUNT], u32, u32)> = HashMap::new();
+        let mut out: HashMap<u32, lexical::FileFreqs> = HashMap::new();
         let Some(entry) = self.dict.lookup(term) else { return Ok(out) };
         let postings_path = || self.dir.join(POSTINGS_FILE);
         let start = entry.offset as usize;
@@ -358,8 +371,8 @@ impl SegmentReader {
             let path = self.meta.chunks[ord as usize].path;
             let e = out.entry(path).or_insert(([0; FIELD_COUNT], ord, 0));
             let total: u32 = tf[..lexical::HISTORY_FIELD].iter().sum();
-            for f in 0..FIELD_COUNT {
-                e.0[f] = if f == lexical::HISTORY_FIELD { e.0[f].max(tf[f]) } else { e.0[f] + tf[f] };
+            for (f, (sum, add)) in e.0.iter_mut().zip(tf).enumerate() {
+                *sum = if f == lexical::HISTORY_FIELD { (*sum).max(add) } else { *sum + add };
             }
             if total > e.2 {
                 e.1 = ord;
