@@ -224,6 +224,7 @@ struct HnswWire {
     symbol_weight: Option<f32>,
     part_weight: Option<f32>,
     history_weight: Option<f32>,
+    vague_weight: Option<f32>,
 }
 
 fn hnsw_factory(s: &StoreSettings, loc: &StoreLocation) -> Result<Arc<dyn IndexStore>, Error> {
@@ -247,5 +248,6 @@ fn hnsw_factory(s: &StoreSettings, loc: &StoreLocation) -> Result<Arc<dyn IndexS
     l.weights[2] = wire.symbol_weight.unwrap_or(l.weights[2]).clamp(0.0, 100.0);
     l.part_weight = wire.part_weight.unwrap_or(l.part_weight).clamp(0.0, 10.0);
     l.weights[3] = wire.history_weight.unwrap_or(l.weights[3]).clamp(0.0, 100.0);
+    l.vague_weight = wire.vague_weight.unwrap_or(l.vague_weight).clamp(0.0, 10.0);
     Ok(Arc::new(HnswStore::open(&loc.dir, loc.mode, o)?))
 }

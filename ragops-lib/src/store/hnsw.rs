@@ -563,7 +563,7 @@ impl HnswStore {
         }
         avg.iter_mut().for_each(|a| *a /= n as f32);
         let mut scores: HashMap<(usize, u32), (f32, u32, u32)> = HashMap::new();
-        for (term, weight) in lexical::query_terms(text, params.part_weight) {
+        for (term, weight) in lexical::query_terms(text, params.part_weight, params.vague_weight) {
             let mut per_file: Vec<((usize, u32), lexical::FileFreqs)> = Vec::new();
             for (seg_index, (_, seg)) in snap.segments.iter().enumerate() {
                 let path_ok = filters.path_mask(seg.paths());
@@ -618,7 +618,7 @@ impl HnswStore {
             return Ok(Vec::new());
         }
         let avg = totals.map(|t| t as f32 / n as f32);
-        let terms: Vec<(String, f32, f32)> = lexical::query_terms(text, params.part_weight)
+        let terms: Vec<(String, f32, f32)> = lexical::query_terms(text, params.part_weight, params.vague_weight)
             .into_iter()
             .filter_map(|(term, weight)| {
                 let (df, df_core) =

@@ -34,11 +34,19 @@ pub struct LexicalParams {
     pub weights: [f32; FIELD_COUNT],
     /// Weight of an identifier's parts relative to whole identifiers, in documents and queries.
     pub part_weight: f32,
+    /// Query weight of vague change words ("fix", "add", "now", ...).
+    pub vague_weight: f32,
 }
 
 impl Default for LexicalParams {
     fn default() -> Self {
-        LexicalParams { k1: 2.0, b: [0.75, 0.3, 0.3, 0.5], weights: [1.0, 3.0, 4.0, 1.0], part_weight: 1.0 }
+        LexicalParams {
+            k1: 2.0,
+            b: [0.75, 0.3, 0.3, 0.5],
+            weights: [1.0, 3.0, 4.0, 1.0],
+            part_weight: 1.0,
+            vague_weight: 0.3,
+        }
     }
 }
 
@@ -186,15 +194,62 @@ pub(crate) fn decode_postings(bytes: &[u8]) -> Option<Vec<Posting>> {
 }
 
 /// A query's distinct terms with their weights (whole identifiers 1, parts `part_weight`).
-pub(crate) fn query_terms(text: &str, part_weight: f32) -> Vec<(String, f32)> {
+pub(crate) fn query_terms(text: &str, part_weight: f32, vague_weight: f32) -> Vec<(String, f32)> {
     let mut terms: BTreeMap<String, f32> = BTreeMap::new();
     for t in tokenize(text) {
-        let w = if t.whole { 1.0 } else { part_weight };
+        let w = if !t.whole {
+            part_weight
+        } else if VAGUE_WORDS.binary_search(&t.text.as_str()).is_ok() {
+            vague_weight
+        } else {
+            1.0
+        };
         let e = terms.entry(t.text).or_insert(0.0);
         *e = e.max(w);
     }
     terms.into_iter().collect()
 }
+
+/// Words that say a change happened rather than what it is about ("fix", "add", "now", ...):
+/// common in requests and commit messages, rare in code, so plain IDF would overrate them.
+/// Sorted: looked up by binary search.
+const VAGUE_WORDS: &[&str] = &[
+    "add",
+    "added",
+    "adding",
+    "adds",
+    "allow",
+    "allowed",
+    "allows",
+    "also",
+    "avoid",
+    "better",
+    "change",
+    "changed",
+    "changes",
+    "correctly",
+    "ensure",
+    "fix",
+    "fixed",
+    "fixes",
+    "fixing",
+    "improve",
+    "improved",
+    "improves",
+    "instead",
+    "made",
+    "make",
+    "makes",
+    "now",
+    "properly",
+    "update",
+    "updated",
+    "updates",
+    "use",
+    "used",
+    "uses",
+    "using",
+];
 
 /// Lucene's BM25 idf.
 pub(crate) fn idf(n: f64, df: f64) -> f32 {
@@ -291,8 +346,16 @@ mod tests {
     }
 
     #[test]
+    fn vague_words_are_sorted_and_weighted_down() {
+        let mut sorted = VAGUE_WORDS.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(sorted, VAGUE_WORDS);
+        assert_eq!(query_terms("fix retry", 1.0, 0.3), vec![("fix".into(), 0.3), ("retry".into(), 1.0)]);
+    }
+
+    #[test]
     fn query_terms_keep_the_strongest_weight() {
-        let t = query_terms("retry_backoff retry", 0.5);
+        let t = query_terms("retry_backoff retry", 0.5, 1.0);
         assert_eq!(t, vec![("backoff".into(), 0.5), ("retry".into(), 1.0), ("retry_backoff".into(), 1.0)]);
     }
 }
