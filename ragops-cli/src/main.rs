@@ -32,7 +32,8 @@ fn main() -> ExitCode {
         collection = tracing::field::Empty,
         command = cli.command.name(),
     );
-    let result = runtime.block_on(
+    let result = runtime.block_on(ragops_lib::telemetry::with_request_id(
+        request_id.clone(),
         async move {
             let result = run(cli).await;
             if let (Err(err), LogFormat::Json) = (&result, format)
@@ -45,7 +46,7 @@ fn main() -> ExitCode {
             result
         }
         .instrument(span),
-    );
+    ));
     match result {
         Ok(code) => code,
         Err(err) => report(&err, format),

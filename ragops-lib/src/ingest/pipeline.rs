@@ -409,12 +409,15 @@ impl Scanner {
                 async move {
                     let n = batch.len();
                     let started = Instant::now();
-                    let out = tokio::spawn(async move { embedder.embed(&batch).await }).await.map_err(|e| {
-                        ProviderError::Permanent {
+                    let out =
+                        tokio::spawn(crate::telemetry::propagate_request_id(
+                            async move { embedder.embed(&batch).await },
+                        ))
+                        .await
+                        .map_err(|e| ProviderError::Permanent {
                             provider: "embedding".into(),
                             message: format!("embedding task failed: {e}"),
-                        }
-                    })??;
+                        })??;
                     tracing::info!(
                         event = "embed.batch",
                         path = "ingest",

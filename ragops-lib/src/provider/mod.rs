@@ -97,7 +97,8 @@ pub struct CompletionRequest {
     pub max_tokens: Option<u32>,
     /// Sampling temperature.
     pub temperature: Option<f32>,
-    /// The request id of the command or chat turn, forwarded to servers that accept one.
+    /// The request id of the command or chat turn, forwarded to servers that accept one
+    /// (callers fill it from [`crate::telemetry::current_request_id`]).
     pub request_id: Option<String>,
 }
 
