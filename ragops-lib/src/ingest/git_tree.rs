@@ -4,9 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use ignore::overrides::OverrideBuilder;
-
-use super::walk::{Candidate, SkipReason, WalkOptions, WalkResult, vendored_dir};
+use super::walk::{Candidate, SkipReason, WalkOptions, WalkResult, exclude_overrides, vendored_dir};
 use crate::error::{ConfigError, Error, IngestError};
 use crate::model::FileRecord;
 
@@ -70,23 +68,7 @@ pub fn list(tree: &GitTree, options: &WalkOptions, known: &HashMap<String, FileR
         }
         None => String::new(),
     };
-    let mut overrides = OverrideBuilder::new("/");
-    for pattern in &options.exclude {
-        overrides.add(&format!("!{pattern}")).map_err(|e| {
-            Error::Config(ConfigError::Invalid {
-                key: "scan.exclude".into(),
-                origin: String::new(),
-                message: format!("bad pattern `{pattern}`: {e}"),
-            })
-        })?;
-    }
-    let overrides = overrides.build().map_err(|e| {
-        Error::Config(ConfigError::Invalid {
-            key: "scan.exclude".into(),
-            origin: String::new(),
-            message: e.to_string(),
-        })
-    })?;
+    let overrides = exclude_overrides(Path::new("/"), &options.exclude)?;
     let odb = repo.odb().map_err(git_err)?;
     let mut blobs: Vec<(String, git2::Oid)> = Vec::new();
     root.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {

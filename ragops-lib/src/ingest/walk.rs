@@ -97,23 +97,7 @@ pub struct WalkResult {
 /// # Errors
 /// An invalid exclusion pattern.
 pub fn walk(root: &Path, options: &WalkOptions) -> Result<WalkResult, Error> {
-    let mut overrides = OverrideBuilder::new(root);
-    for pattern in &options.exclude {
-        overrides.add(&format!("!{pattern}")).map_err(|e| {
-            Error::Config(ConfigError::Invalid {
-                key: "scan.exclude".into(),
-                origin: String::new(),
-                message: format!("bad pattern `{pattern}`: {e}"),
-            })
-        })?;
-    }
-    let overrides = overrides.build().map_err(|e| {
-        Error::Config(ConfigError::Invalid {
-            key: "scan.exclude".into(),
-            origin: String::new(),
-            message: e.to_string(),
-        })
-    })?;
+    let overrides = exclude_overrides(root, &options.exclude)?;
     let index_dir = options.index_dir.as_ref().and_then(|d| d.canonicalize().ok());
     let mut builder = WalkBuilder::new(root);
     builder
@@ -181,6 +165,18 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<WalkResult, Error> {
     result.files.sort_by(|a, b| a.rel.cmp(&b.rel));
     result.skipped.sort();
     Ok(result)
+}
+
+/// The `scan.exclude` patterns as ignore overrides rooted at `root`.
+pub(crate) fn exclude_overrides(root: &Path, patterns: &[String]) -> Result<ignore::overrides::Override, Error> {
+    let invalid = |message: String| {
+        Error::Config(ConfigError::Invalid { key: "scan.exclude".into(), origin: String::new(), message })
+    };
+    let mut overrides = OverrideBuilder::new(root);
+    for pattern in patterns {
+        overrides.add(&format!("!{pattern}")).map_err(|e| invalid(format!("bad pattern `{pattern}`: {e}")))?;
+    }
+    overrides.build().map_err(|e| invalid(e.to_string()))
 }
 
 /// Reads a candidate's text, or says why it cannot be indexed.

@@ -116,6 +116,15 @@ impl Retriever {
         self
     }
 
+    /// The score multiplier for a file of this kind.
+    fn prior(&self, path: &str, language: &str) -> f32 {
+        match file_kind(path, language) {
+            FileKind::Code => 1.0,
+            FileKind::Test => self.params.test_weight,
+            FileKind::NonCode => self.params.non_code_weight,
+        }
+    }
+
     /// The best `limit` chunks, best first.
     ///
     /// # Errors
@@ -166,11 +175,7 @@ impl Retriever {
         }
         let mut hits = if legs.len() == 1 { legs.pop().map(|(h, _)| h).unwrap_or_default() } else { blend(legs) };
         for h in &mut hits {
-            h.score *= match file_kind(&h.chunk.path, &h.chunk.language) {
-                FileKind::Code => 1.0,
-                FileKind::Test => self.params.test_weight,
-                FileKind::NonCode => self.params.non_code_weight,
-            };
+            h.score *= self.prior(&h.chunk.path, &h.chunk.language);
         }
         if self.params.file_boost > 0.0 {
             boost_by_file(&mut hits, self.params.file_boost, self.params.file_decay, self.params.file_chunks);
@@ -212,12 +217,7 @@ impl Retriever {
             merged.insert(f.path.clone(), f);
         }
         for h in file_leg {
-            let prior = match file_kind(&h.chunk.path, &h.chunk.language) {
-                FileKind::Code => 1.0,
-                FileKind::Test => self.params.test_weight,
-                FileKind::NonCode => self.params.non_code_weight,
-            };
-            let s = w * prior * h.score / file_max;
+            let s = w * self.prior(&h.chunk.path, &h.chunk.language) * h.score / file_max;
             merged.entry(h.chunk.path.clone()).and_modify(|f| f.score += s).or_insert(FileHit {
                 path: h.chunk.path.clone(),
                 score: s,
@@ -265,6 +265,11 @@ pub fn blend(legs: Vec<(Vec<Hit>, f32)>) -> Vec<Hit> {
             by_id.entry(hit.id).and_modify(|(score, _)| *score += s).or_insert((s, hit));
         }
     }
+    fused(by_id)
+}
+
+/// Fused scores into hits, best first.
+fn fused(by_id: HashMap<ChunkId, (f32, Hit)>) -> Vec<Hit> {
     let mut out: Vec<Hit> = by_id
         .into_values()
         .map(|(score, mut hit)| {
@@ -286,16 +291,7 @@ pub fn fuse(legs: Vec<Vec<Hit>>) -> Vec<Hit> {
             by_id.entry(hit.id).and_modify(|(score, _)| *score += s).or_insert((s, hit));
         }
     }
-    let mut out: Vec<Hit> = by_id
-        .into_values()
-        .map(|(score, mut hit)| {
-            hit.score = score;
-            hit.leg = Leg::Hybrid;
-            hit
-        })
-        .collect();
-    out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
-    out
+    fused(by_id)
 }
 
 /// Ranks files by a decayed sum over their best chunks' scores (`Σ decay^i · s_i`, top `per_file`).

@@ -353,14 +353,8 @@ impl SegmentReader {
     ) -> Result<HashMap<u32, lexical::FileFreqs>, StoreError> {
         // Value: (summed field frequencies, best chunk, best chunk's frequency outside history).
         let mut out: HashMap<u32, lexical::FileFreqs> = HashMap::new();
-        let Some(entry) = self.dict.lookup(term) else { return Ok(out) };
+        let Some(list) = self.term_postings(term)? else { return Ok(out) };
         let postings_path = || self.dir.join(POSTINGS_FILE);
-        let start = entry.offset as usize;
-        let bytes = self
-            .postings
-            .get(start..start + entry.len as usize)
-            .ok_or_else(|| corrupted(&postings_path(), "postings offset out of range"))?;
-        let list = lexical::decode_postings(bytes).ok_or_else(|| corrupted(&postings_path(), "bad postings"))?;
         for (ord, tf) in list {
             if ord as usize >= self.deleted.len() {
                 return Err(corrupted(&postings_path(), "ordinal out of range"));
@@ -382,6 +376,18 @@ impl SegmentReader {
         Ok(out)
     }
 
+    /// A term's decoded postings, `None` when the segment lacks the term.
+    fn term_postings(&self, term: &str) -> Result<Option<Vec<lexical::Posting>>, StoreError> {
+        let Some(entry) = self.dict.lookup(term) else { return Ok(None) };
+        let postings_path = || self.dir.join(POSTINGS_FILE);
+        let start = entry.offset as usize;
+        let bytes = self
+            .postings
+            .get(start..start + entry.len as usize)
+            .ok_or_else(|| corrupted(&postings_path(), "postings offset out of range"))?;
+        lexical::decode_postings(bytes).map(Some).ok_or_else(|| corrupted(&postings_path(), "bad postings"))
+    }
+
     /// Document frequencies of a term in this segment (tombstoned chunks included): in any
     /// field, and outside the history field.
     pub(crate) fn df(&self, term: &str) -> (u32, u32) {
@@ -400,13 +406,7 @@ impl SegmentReader {
         let postings_path = || self.dir.join(POSTINGS_FILE);
         let mut scores: HashMap<u32, f32> = HashMap::new();
         for (term, weight, idf) in terms {
-            let Some(entry) = self.dict.lookup(term) else { continue };
-            let start = entry.offset as usize;
-            let bytes = self
-                .postings
-                .get(start..start + entry.len as usize)
-                .ok_or_else(|| corrupted(&postings_path(), "postings offset out of range"))?;
-            let list = lexical::decode_postings(bytes).ok_or_else(|| corrupted(&postings_path(), "bad postings"))?;
+            let Some(list) = self.term_postings(term)? else { continue };
             for (ord, tf) in list {
                 let Some(lengths) = self.dict.lengths.get(ord as usize) else {
                     return Err(corrupted(&postings_path(), "ordinal out of range"));
