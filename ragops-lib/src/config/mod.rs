@@ -284,6 +284,7 @@ impl Config {
                 ("retrieval.file_decay", r.file_decay, &mut k.file_decay),
                 ("retrieval.file_boost", r.file_boost, &mut k.file_boost),
                 ("retrieval.file_leg_weight", r.file_leg_weight, &mut k.file_leg_weight),
+                ("retrieval.definition_boost", r.definition_boost, &mut k.definition_boost),
             ] {
                 if let Some(v) = value {
                     if !(0.0..=100.0).contains(&v) {
@@ -349,6 +350,7 @@ impl Config {
             ("file_decay", k.file_decay),
             ("file_boost", k.file_boost),
             ("file_leg_weight", k.file_leg_weight),
+            ("definition_boost", k.definition_boost),
         ] {
             retrieval.insert(key.into(), f64::from(v).into());
         }

@@ -114,4 +114,6 @@ pub struct RetrievalWire {
     pub file_boost: Option<f32>,
     /// Weight of the whole-file lexical leg when ranking files.
     pub file_leg_weight: Option<f32>,
+    /// Boost of chunks that define the symbol a symbol-like query names.
+    pub definition_boost: Option<f32>,
 }

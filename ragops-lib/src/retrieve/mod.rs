@@ -57,6 +57,9 @@ pub struct RankingParams {
     /// When ranking files: weight of the whole-file lexical leg (each file scored as one
     /// document) against the chunk ranking aggregated per file.
     pub file_leg_weight: f32,
+    /// For a symbol-like query (one or two identifiers): a chunk that defines the named symbol
+    /// scores `× (1 + definition_boost)`, a chunk of a file named after it `× (1 + boost / 2)`.
+    pub definition_boost: f32,
 }
 
 impl Default for RankingParams {
@@ -71,6 +74,7 @@ impl Default for RankingParams {
             candidates: 200,
             file_boost: 0.2,
             file_leg_weight: 0.3,
+            definition_boost: 1.0,
         }
     }
 }
@@ -174,8 +178,12 @@ impl Retriever {
             legs.push((hits, self.params.lexical_weight));
         }
         let mut hits = if legs.len() == 1 { legs.pop().map(|(h, _)| h).unwrap_or_default() } else { blend(legs) };
+        let symbols = symbol_query(query);
         for h in &mut hits {
             h.score *= self.prior(&h.chunk.path, &h.chunk.language);
+            if !symbols.is_empty() {
+                h.score *= 1.0 + self.params.definition_boost * definition_match(&h.chunk, &symbols);
+            }
         }
         if self.params.file_boost > 0.0 {
             boost_by_file(&mut hits, self.params.file_boost, self.params.file_decay, self.params.file_chunks);
@@ -230,6 +238,57 @@ impl Retriever {
         files.truncate(limit);
         Ok(files)
     }
+}
+
+/// The identifiers a symbol-like query names (one or two whole identifiers, lowercased), or
+/// nothing for a natural-language query.
+fn symbol_query(query: &str) -> Vec<String> {
+    let whole: Vec<String> =
+        crate::lexical::tokenize(query).into_iter().filter(|t| t.whole && t.text.len() >= 3).map(|t| t.text).collect();
+    let words = query.split_whitespace().count();
+    if whole.is_empty() || words > 2 { Vec::new() } else { whole }
+}
+
+/// 1 when the chunk defines one of `symbols` (its innermost symbol names it), 0.5 when its
+/// file is named after one, else 0.
+fn definition_match(chunk: &crate::model::Chunk, symbols: &[String]) -> f32 {
+    const KEYWORDS: &[&str] = &[
+        "impl",
+        "fn",
+        "struct",
+        "enum",
+        "trait",
+        "class",
+        "def",
+        "func",
+        "function",
+        "method",
+        "interface",
+        "type",
+        "mod",
+        "module",
+        "namespace",
+        "for",
+        "const",
+        "static",
+        "var",
+        "let",
+    ];
+    if let Some(symbol) = &chunk.symbol {
+        let innermost = symbol.rsplit(" > ").next().unwrap_or(symbol);
+        let names = innermost
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .filter(|w| !w.is_empty() && !KEYWORDS.contains(w))
+            .map(str::to_lowercase);
+        for name in names {
+            if symbols.contains(&name) {
+                return 1.0;
+            }
+        }
+    }
+    let file = chunk.path.rsplit('/').next().unwrap_or(&chunk.path);
+    let stem = file.split('.').next().unwrap_or(file).to_lowercase();
+    if symbols.contains(&stem) { 0.5 } else { 0.0 }
 }
 
 /// Adds to each chunk a share of the decayed sum of its file's other matching chunks.
@@ -339,6 +398,22 @@ mod tests {
         let blended = blend(vec![(a, 0.5), (b, 0.5)]);
         assert_eq!(blended[0].id, ChunkId(2));
         assert!((blended[0].score - (0.5 * 0.8 / 0.9 + 0.5)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn symbol_queries_favour_definitions() {
+        assert_eq!(symbol_query("Runtime"), ["runtime"]);
+        assert_eq!(symbol_query("Rack::Builder"), ["rack", "builder"]);
+        assert!(symbol_query("how does the runtime schedule tasks").is_empty());
+        let def = Chunk::new("src/rt/mod.rs", LineRange::new(1, 9), "rust", "pub struct Runtime;")
+            .with_symbol(Some("struct Runtime".into()));
+        let user = Chunk::new("src/main.rs", LineRange::new(1, 9), "rust", "Runtime::new()")
+            .with_symbol(Some("fn main".into()));
+        let named = Chunk::new("src/runtime.rs", LineRange::new(1, 9), "rust", "// helpers");
+        let q = symbol_query("Runtime");
+        assert_eq!(definition_match(&def, &q), 1.0);
+        assert_eq!(definition_match(&user, &q), 0.0);
+        assert_eq!(definition_match(&named, &q), 0.5);
     }
 
     #[test]
