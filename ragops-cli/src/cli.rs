@@ -84,6 +84,13 @@ pub(crate) struct ScanArgs {
     /// until the new one is complete.
     #[arg(long)]
     pub(crate) rebuild: bool,
+    /// Incremental scan: only the files that differ from --base-ref (with no index yet, the
+    /// whole tree), reporting those changes.
+    #[arg(long, requires = "base_ref")]
+    pub(crate) incremental: bool,
+    /// The git ref to compare the working tree with (e.g. origin/main).
+    #[arg(long, value_name = "REF", requires = "incremental")]
+    pub(crate) base_ref: Option<String>,
 }
 
 #[derive(Debug, Args)]

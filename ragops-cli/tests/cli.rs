@@ -1497,3 +1497,68 @@ fn eval_errors_are_clear() {
     let err = repo.fail(&["eval", "--since", "yesterday-ish"], 2);
     assert!(err.contains("not a date"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// scan --incremental --base-ref
+
+fn change_of<'a>(summary: &'a Value, path: &str) -> &'a Value {
+    summary["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .find(|c| c["path"] == path)
+        .unwrap_or_else(|| panic!("{path} not in {}", summary["changes"]))
+}
+
+#[test]
+fn incremental_scan_against_a_base_ref_reports_and_limits_the_work() {
+    let repo = Repo::git();
+    repo.write("src/keep.rs", "pub fn keep_me() {}\n");
+    repo.write("src/edit.rs", "pub fn edit_me() {}\n");
+    repo.write("src/gone.rs", "pub fn remove_me() {}\n");
+    repo.write("src/moved_from.rs", "pub fn move_me_around_the_tree() -> u32 {\n    41 + 1\n}\n");
+    let base = repo.commit_all("Base of the pull request with four modules");
+    // With no index yet (as in CI): a full scan that still reports the changes.
+    repo.write("src/edit.rs", "pub fn edit_me() { let changed_body = 1; }\n");
+    repo.remove("src/gone.rs");
+    repo.remove("src/moved_from.rs");
+    repo.write("src/moved_to.rs", "pub fn move_me_around_the_tree() -> u32 {\n    41 + 1\n}\n");
+    repo.commit_all("Rename one module and edit another in the pull request");
+    repo.write("src/untracked.rs", "pub fn brand_new_function() {}\n");
+    let first = repo.json(&["scan", "--incremental", "--base-ref", &base, "--json"]);
+    assert_eq!(first["files_indexed"], 4, "full scan without an index: {first}");
+    assert_eq!(change_of(&first, "src/edit.rs")["status"], "modified");
+    assert_eq!(change_of(&first, "src/gone.rs")["status"], "deleted");
+    assert_eq!(change_of(&first, "src/gone.rs")["chunks"], 0);
+    assert_eq!(change_of(&first, "src/untracked.rs")["status"], "added");
+    let moved = change_of(&first, "src/moved_to.rs");
+    assert_eq!(moved["status"], "renamed", "{moved}");
+    assert_eq!(moved["old_path"], "src/moved_from.rs");
+    assert!(moved["chunks"].as_u64() >= Some(1));
+    assert!(first["changes"].as_array().expect("changes").iter().all(|c| c["path"] != "src/keep.rs"));
+
+    // With an index: only the changed files are read.
+    repo.write("src/edit.rs", "pub fn edit_me() { let changed_again = 2; }\n");
+    let second = repo.json(&["scan", "--incremental", "--base-ref", &base, "--json"]);
+    assert_eq!(second["files_indexed"], 1, "{second}");
+    assert_eq!(second["files_seen"], 3, "only the changed paths are looked at: {second}");
+    let status = repo.json(&["status", "--json"]);
+    assert_eq!(status["files"], 4, "keep, edit, moved_to, untracked: {status}");
+    let hits = repo.search("changed_again", &["--limit", "1"]);
+    assert_eq!(hits[0]["path"], "src/edit.rs");
+}
+
+#[test]
+fn incremental_scan_errors_are_clear() {
+    let repo = Repo::git();
+    repo.write("a.rs", "fn a() {}\n");
+    repo.commit_all("Initial commit with one small file in it");
+    let err = repo.fail(&["scan", "--incremental", "--base-ref", "origin/does-not-exist"], 1);
+    assert!(err.contains("origin/does-not-exist") && err.contains("git fetch"), "{err}");
+    let plain = Repo::plain();
+    plain.write("a.rs", "fn a() {}\n");
+    let err = plain.fail(&["scan", "--incremental", "--base-ref", "main"], 2);
+    assert!(err.contains("needs a git repository"), "{err}");
+    let out = plain.run(&["scan", "--base-ref", "main"]);
+    assert_eq!(out.status.code(), Some(2), "--base-ref requires --incremental");
+}

@@ -133,6 +133,8 @@ pub struct ScanOptions {
     pub rebuild: bool,
     /// Receives progress.
     pub observer: Option<Arc<dyn ScanObserver>>,
+    /// Limit the work to the files that differ from this git ref, and report them.
+    pub base_ref: Option<String>,
 }
 
 impl ScanOptions {
@@ -145,6 +147,13 @@ impl ScanOptions {
     /// Reports progress to `observer`.
     pub fn observer(mut self, observer: Arc<dyn ScanObserver>) -> Self {
         self.observer = Some(observer);
+        self
+    }
+
+    /// Limits the scan to the files that differ from `base_ref` (an incremental scan); with no
+    /// index yet the whole tree is scanned, and the changes are reported either way.
+    pub fn base_ref(mut self, base_ref: Option<String>) -> Self {
+        self.base_ref = base_ref;
         self
     }
 }
@@ -280,7 +289,7 @@ impl Index {
         let meta = self.expected_metadata(embedder.as_ref());
         let chunker = self.chunker();
         let walk = WalkOptions::new(&self.config.scan, Some(self.index_dir.clone()));
-        let mut scanner = Scanner::new(embedder, store, chunker, walk).with_rebuild(options.rebuild);
+        let mut scanner = Scanner::new(embedder, store.clone(), chunker, walk).with_rebuild(options.rebuild);
         if let (true, Some(git_dir)) = (self.config.scan.history, self.root.git_dir.as_ref()) {
             let repo = crate::ingest::git_tree::open_repo(git_dir)?;
             let log = crate::ingest::history::commit_log(&repo, "HEAD", crate::ingest::history::DEFAULT_MAX_COMMITS)?;
@@ -291,13 +300,40 @@ impl Index {
         if let Some(observer) = &options.observer {
             scanner = scanner.with_observer(observer.clone());
         }
+        let changes = match &options.base_ref {
+            Some(base_ref) => {
+                if !self.root.is_git {
+                    return Err(Error::Config(crate::error::ConfigError::Path {
+                        path: self.root.root.clone(),
+                        message: "--base-ref needs a git repository (this directory is not a git work tree)".into(),
+                    }));
+                }
+                let changes = crate::ingest::changes::changes_against(&self.root.root, base_ref)?;
+                if store.metadata().await?.is_some() && !options.rebuild {
+                    let mut only: std::collections::HashSet<String> = changes.iter().map(|c| c.path.clone()).collect();
+                    only.extend(changes.iter().filter_map(|c| c.old_path.clone()));
+                    scanner = scanner.with_only(Some(Arc::new(only)));
+                }
+                Some(changes)
+            }
+            None => None,
+        };
         if let Some(n) = self.config.embedding.batch_size {
             scanner = scanner.with_batch_size(n);
         }
         if let Some(n) = self.config.embedding.concurrency {
             scanner = scanner.with_concurrency(n);
         }
-        scanner.scan(&self.root.root, meta).await
+        let mut summary = scanner.scan(&self.root.root, meta).await?;
+        if let Some(mut changes) = changes {
+            let chunks: std::collections::HashMap<String, u32> =
+                store.files().await?.into_iter().map(|f| (f.path.clone(), f.chunks)).collect();
+            for c in &mut changes {
+                c.chunks = chunks.get(&c.path).copied().unwrap_or(0);
+            }
+            summary.changes = Some(changes);
+        }
+        Ok(summary)
     }
 
     /// A retriever over the committed index, checking that the index matches the config.

@@ -12,7 +12,7 @@ use crate::cli::{GlobalArgs, ScanArgs};
 
 pub(crate) async fn run(g: &GlobalArgs, args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let index = open_index(g, args.path.as_ref())?;
-    let mut options = ScanOptions::default().rebuild(args.rebuild);
+    let mut options = ScanOptions::default().rebuild(args.rebuild).base_ref(args.base_ref.clone());
     if crate::progress::enabled(g.json || crate::logging::format(g) == crate::cli::LogFormat::Json) {
         options = options.observer(Arc::new(crate::progress::ScanProgress::new()));
     }
@@ -42,6 +42,15 @@ pub(crate) async fn run(g: &GlobalArgs, args: &ScanArgs) -> anyhow::Result<ExitC
         writeln!(out, "Skipped: {}", parts.join(", "))?;
     }
     writeln!(out, "Embedding cache: {} hits, {} misses", summary.cache_hits, summary.cache_misses)?;
+    if let Some(changes) = &summary.changes {
+        writeln!(out, "Changes against {}: {} files", args.base_ref.as_deref().unwrap_or("?"), changes.len())?;
+        for c in changes {
+            match &c.old_path {
+                Some(old) => writeln!(out, "  {:?} {} (from {old}), {} chunks", c.status, c.path, c.chunks)?,
+                None => writeln!(out, "  {:?} {}, {} chunks", c.status, c.path, c.chunks)?,
+            }
+        }
+    }
     writeln!(
         out,
         "Index: {} ({} files, {} chunks)",

@@ -1,5 +1,6 @@
 //! Ingest: walk the repository, chunk files, embed chunks (with the cache), store them.
 
+pub mod changes;
 pub mod chunk;
 pub mod code_chunk;
 pub mod git_tree;

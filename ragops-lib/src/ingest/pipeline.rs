@@ -53,6 +53,9 @@ pub struct ScanSummary {
     pub seconds: f64,
     /// The committed index's counts.
     pub index: StoreStats,
+    /// With `--incremental --base-ref`: the files that differ from the base ref.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Vec<super::changes::FileChange>>,
 }
 
 impl ScanSummary {
@@ -100,6 +103,7 @@ pub struct Scanner {
     observer: Arc<dyn ScanObserver>,
     skip_warnings: bool,
     history: Option<Arc<HashMap<String, String>>>,
+    only: Option<Arc<HashSet<String>>>,
 }
 
 /// The outcome of reading one file.
@@ -123,6 +127,7 @@ impl Scanner {
             observer: Arc::new(NoProgress),
             skip_warnings: true,
             history: None,
+            only: None,
             batch_size: embedder.max_batch_size().max(1),
             concurrency: embedder.max_concurrency().max(1),
             embedder,
@@ -155,6 +160,13 @@ impl Scanner {
     /// Indexes each file's history text (its past commit messages) as a searchable field.
     pub fn with_history(mut self, history: Option<Arc<HashMap<String, String>>>) -> Self {
         self.history = history;
+        self
+    }
+
+    /// Limits the work to these paths (an incremental scan against a base ref): other indexed
+    /// files are kept as they are, listed paths that no longer exist leave the index.
+    pub fn with_only(mut self, paths: Option<Arc<HashSet<String>>>) -> Self {
+        self.only = paths;
         self
     }
 
@@ -216,9 +228,16 @@ impl Scanner {
         .await
         .map_err(|e| IngestError::Git(format!("walk task failed: {e}")))??;
 
+        let mut walked = walked;
+        let mut seen: HashSet<String> = HashSet::with_capacity(walked.files.len());
+        if let Some(only) = &self.only {
+            // Everything indexed outside the work list stays as it is.
+            seen.extend(known.keys().filter(|p| !only.contains(*p)).cloned());
+            walked.files.retain(|c| only.contains(&c.rel));
+            walked.skipped.retain(|(p, _)| only.contains(p));
+        }
         let mut summary =
             ScanSummary { files_seen: (walked.files.len() + walked.skipped.len()) as u64, ..Default::default() };
-        let mut seen: HashSet<String> = HashSet::with_capacity(walked.files.len());
         for (_, reason) in &walked.skipped {
             *summary.skipped.entry(reason.as_str().to_string()).or_default() += 1;
         }
