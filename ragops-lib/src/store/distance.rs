@@ -11,7 +11,9 @@ pub(crate) struct DotDistance;
 
 impl Distance<f32> for DotDistance {
     fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
-        (1.0 - dot(a, b)).clamp(0.0, 2.0)
+        let d = 1.0 - dot(a, b);
+        // hnsw_rs panics on NaN; stored and query vectors are checked finite, but never panic.
+        if d.is_nan() { 2.0 } else { d.clamp(0.0, 2.0) }
     }
 }
 
@@ -44,5 +46,6 @@ mod tests {
         assert!(DotDistance.eval(&v, &v) < 1e-6);
         assert_eq!(DotDistance.eval(&[0.0; 5], &v), 1.0);
         assert_eq!(dot(&v, &v), 1.0);
+        assert_eq!(DotDistance.eval(&[f32::NAN; 5], &v), 2.0);
     }
 }

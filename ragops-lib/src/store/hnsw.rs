@@ -103,6 +103,8 @@ struct Writer {
     rebuild_files: bool,
     /// Everything published before is dropped at the next commit (a rebuild).
     cleared: bool,
+    /// A commit failed after taking the staged state: further writes would be inconsistent.
+    failed: bool,
     delta: Delta,
 }
 
@@ -139,11 +141,18 @@ impl HnswStore {
     }
 
     fn writer(&self) -> Result<std::sync::MutexGuard<'_, Writer>, StoreError> {
-        self.writer
+        let w = self
+            .writer
             .as_ref()
             .ok_or_else(|| StoreError::Invalid("the index was opened read-only".into()))?
             .lock()
-            .map_err(|_| StoreError::Invalid("a previous write panicked".into()))
+            .map_err(|_| StoreError::Invalid("a previous write panicked".into()))?;
+        if w.failed {
+            return Err(StoreError::Invalid(
+                "a previous commit failed; reopen the index (the last published generation is intact)".into(),
+            ));
+        }
+        Ok(w)
     }
 
     fn snapshot(&self) -> Result<Option<Arc<Snapshot>>, StoreError> {
@@ -207,6 +216,7 @@ fn open_writer(dir: &Path) -> Result<Writer, StoreError> {
         deleted: BTreeMap::new(),
         rebuild_files: false,
         cleared: false,
+        failed: false,
         delta: Delta::default(),
     };
     if writer.kv.generation()? != published {
@@ -421,6 +431,29 @@ impl IndexStore for HnswStore {
 
     async fn commit(&self, meta: &IndexMetadata) -> Result<StoreStats, StoreError> {
         let mut w = self.writer()?;
+        let result = self.commit_inner(&mut w, meta);
+        if result.is_err() {
+            // The staged state was consumed: refuse further writes instead of publishing a
+            // generation that misses them.
+            w.failed = true;
+        }
+        result
+    }
+
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        let mut stats = self.committed_stats()?;
+        // Measured now: the manifest's figure predates the clean-up of the previous generation.
+        stats.disk_bytes = disk_usage(&self.dir);
+        Ok(stats)
+    }
+
+    fn capabilities(&self) -> StoreCapabilities {
+        StoreCapabilities { lexical: true }
+    }
+}
+
+impl HnswStore {
+    fn commit_inner(&self, w: &mut Writer, meta: &IndexMetadata) -> Result<StoreStats, StoreError> {
         let base = w.base.clone();
         let generation = base.as_ref().map_or(0, |m| m.generation) + 1;
         let mut manifest = match &base {
@@ -495,16 +528,12 @@ impl IndexStore for HnswStore {
         Ok(stats)
     }
 
-    async fn stats(&self) -> Result<StoreStats, StoreError> {
+    fn committed_stats(&self) -> Result<StoreStats, StoreError> {
         if let Some(w) = &self.writer {
             let w = w.lock().map_err(poisoned)?;
             return Ok(w.base.as_ref().map(|m| m.stats.clone()).unwrap_or_default());
         }
         Ok(self.snapshot()?.map(|s| s.manifest.stats.clone()).unwrap_or_default())
-    }
-
-    fn capabilities(&self) -> StoreCapabilities {
-        StoreCapabilities { lexical: true }
     }
 }
 
@@ -517,6 +546,9 @@ impl HnswStore {
         filters: &CompiledFilters,
     ) -> Result<Vec<Hit>, StoreError> {
         let dims = snap.manifest.metadata.embedding_dimensions as usize;
+        if vector.iter().any(|x| !x.is_finite()) {
+            return Err(StoreError::Invalid("query vector has non-finite values".into()));
+        }
         if vector.len() != dims {
             return Err(StoreError::Invalid(format!(
                 "query vector has {} dimensions, the index has {dims}",
@@ -621,15 +653,23 @@ impl HnswStore {
         let terms: Vec<(String, f32, f32)> = lexical::query_terms(text, params.part_weight, params.vague_weight)
             .into_iter()
             .filter_map(|(term, weight)| {
-                let (df, df_core) =
-                    snap.segments.iter().map(|(_, s)| s.df(&term)).fold((0u32, 0u32), |a, b| (a.0 + b.0, a.1 + b.1));
+                let (mut df, mut df_core) = (0u32, 0u32);
+                for (_, seg) in &snap.segments {
+                    match seg.df(&term) {
+                        Ok((d, c)) => {
+                            df += d;
+                            df_core += c;
+                        }
+                        Err(e) => return Some(Err(e)),
+                    }
+                }
                 let df = if df_core > 0 { df_core } else { df };
                 (df > 0).then(|| {
                     let idf = lexical::idf(n as f64, f64::from(df).min(n as f64));
-                    (term, weight, idf)
+                    Ok((term, weight, idf))
                 })
             })
-            .collect();
+            .collect::<Result<_, StoreError>>()?;
         let mut scored: Vec<(f32, usize, u32)> = Vec::new();
         for (seg_index, (_, seg)) in snap.segments.iter().enumerate() {
             let path_ok = filters.path_mask(seg.paths());
@@ -1059,5 +1099,48 @@ mod tests {
         w.setup(&meta(8)).await.unwrap();
         let err = w.upsert(vec![file("a.rs", &[1], 4)]).await.unwrap_err();
         assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+        w.upsert(vec![file("a.rs", &[1], 8)]).await.unwrap();
+        w.commit(&meta(8)).await.unwrap();
+        let err = w.search(&StoreQuery::vector(vec![f32::NAN; 8], 3)).await.unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "a NaN query is refused, not a panic: {err}");
+    }
+
+    fn text_file(path: &str, text: &str) -> FileUpdate {
+        let chunk = Chunk::new(path, LineRange::new(1, 1), "rust", text);
+        FileUpdate::new(
+            FileRecord::new(path, text.len() as u64, 1, ContentHash::of(text.as_bytes()), 1),
+            vec![EmbeddedChunk::new(chunk, vector(7, 8))],
+        )
+    }
+
+    #[tokio::test]
+    async fn lexical_statistics_ignore_deleted_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let edited = HnswStore::open(&dir.path().join("edited"), OpenMode::Write, options(100)).unwrap();
+        edited.setup(&meta(8)).await.unwrap();
+        edited
+            .upsert(vec![
+                text_file("x.rs", "alpha beta"),
+                text_file("y.rs", "alpha alpha delta"),
+                text_file("z.rs", "gamma"),
+            ])
+            .await
+            .unwrap();
+        edited.commit(&meta(8)).await.unwrap();
+        edited.delete(&["y.rs".to_string()]).await.unwrap();
+        edited.commit(&meta(8)).await.unwrap();
+        let fresh = HnswStore::open(&dir.path().join("fresh"), OpenMode::Write, options(100)).unwrap();
+        fresh.setup(&meta(8)).await.unwrap();
+        fresh.upsert(vec![text_file("x.rs", "alpha beta"), text_file("z.rs", "gamma")]).await.unwrap();
+        fresh.commit(&meta(8)).await.unwrap();
+        for q in ["alpha", "alpha gamma"] {
+            let a = edited.search(&StoreQuery::text(q, 5)).await.unwrap();
+            let b = fresh.search(&StoreQuery::text(q, 5)).await.unwrap();
+            assert_eq!(a.len(), b.len(), "{q}");
+            for (ha, hb) in a.iter().zip(&b) {
+                assert_eq!(ha.chunk.path, hb.chunk.path);
+                assert!((ha.score - hb.score).abs() < 1e-5, "{q}: {} vs {}", ha.score, hb.score);
+            }
+        }
     }
 }

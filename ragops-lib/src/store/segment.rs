@@ -193,6 +193,10 @@ impl SegmentBuilder {
             if tombstones.is_empty() { None } else { Some(write_tombstones(dir, generation, tombstones)?) };
         let live = n - tombstones.as_ref().map_or(0, |t| t.count as usize);
         sync_dir(dir)?;
+        // The segment's own entry in `segments/` must survive a crash too.
+        if let Some(parent) = dir.parent() {
+            sync_dir(parent)?;
+        }
         Ok(SegmentEntry {
             id,
             chunks: n as u32,
@@ -229,6 +233,7 @@ pub(crate) fn write_tombstones(dir: &Path, generation: u64, ordinals: &[u32]) ->
     let file = format!("tomb-{generation:08}.bin");
     let bytes = postcard::to_stdvec(ordinals).map_err(StoreError::backend)?;
     write_durably(&dir.join(&file), &bytes)?;
+    sync_dir(dir)?;
     Ok(TombstoneRef { file, count: ordinals.len() as u32, checksum: checksum(&bytes) })
 }
 
@@ -388,10 +393,23 @@ impl SegmentReader {
         lexical::decode_postings(bytes).map(Some).ok_or_else(|| corrupted(&postings_path(), "bad postings"))
     }
 
-    /// Document frequencies of a term in this segment (tombstoned chunks included): in any
-    /// field, and outside the history field.
-    pub(crate) fn df(&self, term: &str) -> (u32, u32) {
-        self.dict.lookup(term).map_or((0, 0), |e| (e.df, e.df_core))
+    /// Document frequencies of a term among this segment's live chunks: in any field, and
+    /// outside the history field. Counted from the postings when chunks were deleted.
+    pub(crate) fn df(&self, term: &str) -> Result<(u32, u32), StoreError> {
+        let Some(entry) = self.dict.lookup(term) else { return Ok((0, 0)) };
+        if !self.deleted.iter().any(|d| *d) {
+            return Ok((entry.df, entry.df_core));
+        }
+        let list = self.term_postings(term)?.unwrap_or_default();
+        let live = list.iter().filter(|(ord, _)| !self.deleted.get(*ord as usize).copied().unwrap_or(true));
+        let (mut df, mut core) = (0, 0);
+        for (_, tf) in live {
+            df += 1;
+            if tf[..lexical::HISTORY_FIELD].iter().any(|&f| f > 0) {
+                core += 1;
+            }
+        }
+        Ok((df, core))
     }
 
     /// This segment's BM25F scores for `terms` (`(term, query weight, idf)`) of the live chunks
