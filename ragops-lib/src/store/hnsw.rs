@@ -493,7 +493,7 @@ impl HnswStore {
             }
         }
         // 3. Merge small segments when there are too many.
-        let moved = merge_if_needed(&self.dir, &mut manifest, &w, generation, &self.options)?;
+        let moved = merge_if_needed(&self.dir, &mut manifest, w, generation, &self.options)?;
         for (path, loc) in moved {
             w.staged.insert(path, Some(loc));
         }
