@@ -91,6 +91,18 @@ pub(crate) struct ScanArgs {
     /// The git ref to compare the working tree with (e.g. origin/main).
     #[arg(long, value_name = "REF", requires = "incremental")]
     pub(crate) base_ref: Option<String>,
+    /// When another scan holds the index, wait for it (at most SECS seconds if given) instead
+    /// of refusing at once.
+    #[arg(long, value_name = "SECS", num_args = 0..=1, require_equals = true)]
+    pub(crate) wait: Option<Option<u64>>,
+}
+
+impl ScanArgs {
+    /// How long to wait for another writer: `--wait` alone waits as long as it takes.
+    pub(crate) fn wait(&self) -> Option<std::time::Duration> {
+        const FOREVER: u64 = 100 * 365 * 24 * 3600;
+        self.wait.map(|secs| std::time::Duration::from_secs(secs.unwrap_or(FOREVER)))
+    }
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod logging;
 mod progress;
+mod signals;
 
 use std::process::ExitCode;
 

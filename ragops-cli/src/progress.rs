@@ -26,8 +26,10 @@ pub(crate) struct ScanProgress {
 }
 
 impl ScanProgress {
-    pub(crate) fn new() -> Self {
-        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    /// A bar drawn on stderr when `draw`, else hidden (the counts are kept either way).
+    pub(crate) fn new(draw: bool) -> Self {
+        let target = if draw { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+        let bar = ProgressBar::with_draw_target(Some(0), target);
         let style = ProgressStyle::with_template(
             "{spinner} {prefix} [{bar:28}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}",
         )
@@ -35,8 +37,20 @@ impl ScanProgress {
         .progress_chars("=> ");
         bar.set_style(style);
         bar.set_prefix("scanning");
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        if draw {
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        }
         ScanProgress { bar, files_total: AtomicU64::new(0), files_done: AtomicU64::new(0), chunks: AtomicU64::new(0) }
+    }
+
+    /// Files and chunks fully processed (embedded and staged) so far.
+    pub(crate) fn done(&self) -> (u64, u64) {
+        (self.files_done.load(Ordering::Relaxed), self.chunks.load(Ordering::Relaxed))
+    }
+
+    /// Stops drawing after an interruption.
+    pub(crate) fn abandon(&self) {
+        self.bar.finish_and_clear();
     }
 
     fn message(&self) {

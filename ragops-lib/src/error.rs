@@ -150,10 +150,14 @@ pub enum StoreError {
         marker: &'static str,
     },
     /// Another process holds the index for writing.
-    #[error("index {path} is busy: another ragops scan is writing it; wait for it to finish")]
+    #[error(
+        "index {path} is busy: {holder} is writing it; wait for it to finish, or scan with `--wait[=SECS]` to queue behind it"
+    )]
     Busy {
         /// The index directory.
         path: PathBuf,
+        /// Who holds the writer lock (pid, host, start time), as far as known.
+        holder: String,
     },
     /// The index was built with settings that differ from the current config.
     #[error(

@@ -135,6 +135,8 @@ pub struct ScanOptions {
     pub observer: Option<Arc<dyn ScanObserver>>,
     /// Limit the work to the files that differ from this git ref, and report them.
     pub base_ref: Option<String>,
+    /// Wait this long for another scan holding the index to finish (`None`: refuse at once).
+    pub wait: Option<std::time::Duration>,
 }
 
 impl ScanOptions {
@@ -154,6 +156,12 @@ impl ScanOptions {
     /// index yet the whole tree is scanned, and the changes are reported either way.
     pub fn base_ref(mut self, base_ref: Option<String>) -> Self {
         self.base_ref = base_ref;
+        self
+    }
+
+    /// Waits up to `wait` for another writer instead of refusing at once.
+    pub fn wait(mut self, wait: Option<std::time::Duration>) -> Self {
+        self.wait = wait;
         self
     }
 }
@@ -240,7 +248,17 @@ impl Index {
     /// # Errors
     /// As [`Index::open_store`].
     pub fn open_store_at(&self, dir: &Path, mode: OpenMode) -> Result<Arc<dyn IndexStore>> {
-        self.registry.store(&self.config.store, &StoreLocation::new(dir.to_path_buf(), self.collection.clone(), mode))
+        self.open_store_waiting(dir, mode, None)
+    }
+
+    fn open_store_waiting(
+        &self,
+        dir: &Path,
+        mode: OpenMode,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Arc<dyn IndexStore>> {
+        let location = StoreLocation::new(dir.to_path_buf(), self.collection.clone(), mode).with_wait(wait);
+        self.registry.store(&self.config.store, &location)
     }
 
     /// The metadata a scan with the current config writes.
@@ -275,7 +293,7 @@ impl Index {
     /// As [`Index::scan`].
     pub async fn scan_with(&self, options: &ScanOptions) -> Result<ScanSummary> {
         let embedder = self.embedder()?;
-        let store = match self.open_store(OpenMode::Write) {
+        let store = match self.open_store_waiting(&self.index_dir, OpenMode::Write, options.wait) {
             Err(Error::Store(StoreError::Corrupted { path, message })) if options.rebuild => {
                 // A damaged index cannot be read to be replaced: remove it (only if it is ours).
                 tracing::warn!(event = "scan.rebuild_damaged", path = %path.display(), "removing a damaged index: {message}");

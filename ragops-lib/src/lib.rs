@@ -22,10 +22,12 @@
 //! | feature | what it adds |
 //! | --- | --- |
 //! | `test-utils` | [`testing`]: conformance suites for provider and store implementations |
+//! | `failpoints` | crash points in the write path for tests, selected by `RAGOPS_FAILPOINT` ([`failpoint`]) |
 
 pub mod config;
 pub mod error;
 pub mod eval;
+pub mod failpoint;
 pub mod index;
 pub mod ingest;
 pub mod lexical;

@@ -12,11 +12,22 @@ use crate::cli::{GlobalArgs, ScanArgs};
 
 pub(crate) async fn run(g: &GlobalArgs, args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let index = open_index(g, args.path.as_ref())?;
-    let mut options = ScanOptions::default().rebuild(args.rebuild).base_ref(args.base_ref.clone());
-    if crate::progress::enabled(g.json || crate::logging::format(g) == crate::cli::LogFormat::Json) {
-        options = options.observer(Arc::new(crate::progress::ScanProgress::new()));
-    }
-    let summary = index.scan_with(&options).await?;
+    let mut options =
+        ScanOptions::default().rebuild(args.rebuild).base_ref(args.base_ref.clone()).wait(args.wait());
+    let draw = crate::progress::enabled(g.json || crate::logging::format(g) == crate::cli::LogFormat::Json);
+    let progress = Arc::new(crate::progress::ScanProgress::new(draw));
+    options = options.observer(progress.clone());
+    // Ctrl-C or SIGTERM stops the scan between two awaits: the commit itself never yields, so
+    // the index is either the previous generation or the new one, never half of each.
+    let summary = tokio::select! {
+        // Biased: the signal handlers are installed before the scan starts.
+        biased;
+        signal = crate::signals::interrupted() => {
+            progress.abandon();
+            return interrupted(g, &index, &progress, signal);
+        }
+        summary = index.scan_with(&options) => summary?,
+    };
     if g.json {
         let mut v = serde_json::to_value(&summary)?;
         v["mb_per_s"] = json!(summary.mb_per_second());
@@ -59,4 +70,39 @@ pub(crate) async fn run(g: &GlobalArgs, args: &ScanArgs) -> anyhow::Result<ExitC
         summary.index.chunks
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reports an interrupted scan: nothing was published, and what the cache kept.
+fn interrupted(
+    g: &GlobalArgs,
+    index: &ragops_lib::Index,
+    progress: &crate::progress::ScanProgress,
+    signal: crate::signals::Signal,
+) -> anyhow::Result<ExitCode> {
+    let (files, chunks) = progress.done();
+    tracing::warn!(
+        event = "scan.interrupted",
+        signal = signal.name(),
+        files_kept = files,
+        chunks_kept = chunks,
+        "scan interrupted by {}",
+        signal.name()
+    );
+    if g.json {
+        print_json(&json!({
+            "interrupted": true,
+            "signal": signal.name(),
+            "files_processed": files,
+            "chunks_processed": chunks,
+            "index_dir": index.index_dir(),
+        }))?;
+    } else {
+        eprintln!(
+            "ragops: scan interrupted ({}). Nothing was published: the index is as the last completed scan \
+             left it. The embeddings of {chunks} chunks ({files} files) processed before the interruption \
+             are kept in the cache; the next scan will not compute them again.",
+            signal.name()
+        );
+    }
+    Ok(ExitCode::from(signal.exit_code()))
 }

@@ -80,12 +80,20 @@ pub struct StoreLocation {
     pub collection: String,
     /// Read or write.
     pub mode: OpenMode,
+    /// How long a writer waits for another writer to finish (`None`: refuse at once).
+    pub wait: Option<std::time::Duration>,
 }
 
 impl StoreLocation {
     /// A location.
     pub fn new(dir: PathBuf, collection: impl Into<String>, mode: OpenMode) -> Self {
-        StoreLocation { dir, collection: collection.into(), mode }
+        StoreLocation { dir, collection: collection.into(), mode, wait: None }
+    }
+
+    /// Lets a writer wait this long for another writer to finish.
+    pub fn with_wait(mut self, wait: Option<std::time::Duration>) -> Self {
+        self.wait = wait;
+        self
     }
 }
 
@@ -249,5 +257,6 @@ fn hnsw_factory(s: &StoreSettings, loc: &StoreLocation) -> Result<Arc<dyn IndexS
     l.part_weight = wire.part_weight.unwrap_or(l.part_weight).clamp(0.0, 10.0);
     l.weights[3] = wire.history_weight.unwrap_or(l.weights[3]).clamp(0.0, 100.0);
     l.vague_weight = wire.vague_weight.unwrap_or(l.vague_weight).clamp(0.0, 10.0);
+    o.lock_wait = loc.wait;
     Ok(Arc::new(HnswStore::open(&loc.dir, loc.mode, o)?))
 }

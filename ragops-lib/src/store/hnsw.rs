@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use globset::{Glob, GlobMatcher};
 
 use super::kv::{FileLoc, Kv};
+use super::lock::WriterLock;
 use super::lexical::{self, LexicalParams};
 use super::manifest::{self, Manifest, SegmentEntry, segment_dir};
 use super::segment::{GraphParams, SegmentBuilder, SegmentReader, read_tombstones, write_tombstones};
@@ -48,6 +49,8 @@ pub struct HnswStoreOptions {
     pub max_segments: usize,
     /// BM25F parameters of the lexical leg.
     pub lexical: LexicalParams,
+    /// How long a writer waits for another writer to finish (`None`: refuse at once).
+    pub lock_wait: Option<std::time::Duration>,
 }
 
 impl Default for HnswStoreOptions {
@@ -59,6 +62,7 @@ impl Default for HnswStoreOptions {
             ef_search: 64,
             max_segments: 8,
             lexical: LexicalParams::default(),
+            lock_wait: None,
         }
     }
 }
@@ -80,6 +84,8 @@ pub struct HnswStore {
     options: HnswStoreOptions,
     snapshot: RwLock<Option<Arc<Snapshot>>>,
     writer: Option<Mutex<Writer>>,
+    /// Held while the store is open for writing; declared last so it is released last.
+    _lock: Option<WriterLock>,
 }
 
 /// The segments of one published generation, open for searching.
@@ -121,14 +127,18 @@ impl HnswStore {
     /// # Errors
     /// [`StoreError::NotAnIndex`] when `dir` holds something else, [`StoreError::NotFound`]
     /// when reading an index that was never committed, [`StoreError::Busy`] when another
-    /// writer holds it, [`StoreError::Corrupted`] when a file is damaged.
+    /// writer holds it (after [`HnswStoreOptions::lock_wait`]), [`StoreError::Corrupted`] when
+    /// a file is damaged.
     pub fn open(dir: &Path, mode: OpenMode, options: HnswStoreOptions) -> Result<Self, StoreError> {
         check_is_index(dir, mode)?;
-        let writer = match mode {
-            OpenMode::Read => None,
-            OpenMode::Write => Some(Mutex::new(open_writer(dir)?)),
+        let (writer, lock) = match mode {
+            OpenMode::Read => (None, None),
+            OpenMode::Write => {
+                let lock = WriterLock::acquire(dir, options.lock_wait)?;
+                (Some(Mutex::new(open_writer(dir)?)), Some(lock))
+            }
         };
-        let store = HnswStore { dir: dir.to_path_buf(), options, snapshot: RwLock::new(None), writer };
+        let store = HnswStore { dir: dir.to_path_buf(), options, snapshot: RwLock::new(None), writer, _lock: lock };
         if mode == OpenMode::Read {
             store.snapshot()?;
         }
@@ -185,7 +195,11 @@ fn check_is_index(dir: &Path, mode: OpenMode) -> Result<(), StoreError> {
     if dir.join(MARKER).is_file() {
         return Ok(());
     }
-    let empty = fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))?.next().is_none();
+    // A directory holding only a writer lock is one whose first scan stopped before writing.
+    let empty = fs::read_dir(dir)
+        .map_err(|e| StoreError::io(dir, e))?
+        .flatten()
+        .all(|e| e.file_name() == super::lock::LOCK_FILE);
     match (empty, mode) {
         (true, OpenMode::Write) => Ok(()),
         (true, OpenMode::Read) => Err(StoreError::NotFound { path: dir.to_path_buf() }),
@@ -480,6 +494,9 @@ impl HnswStore {
             entry.live = entry.chunks - ords.len() as u32;
             entry.tombstones = Some(write_tombstones(&dir, generation, &ords)?);
         }
+        if !deleted.is_empty() {
+            crate::failpoint::hit("tombstones-written");
+        }
         manifest.segments.retain(|e| e.live > 0);
         // 2. The new segment.
         if let Some(pending) = w.pending.take().filter(|p| !p.is_empty()) {
@@ -487,6 +504,7 @@ impl HnswStore {
                 deleted.get(&pending_id).map(|s| s.iter().copied().collect()).unwrap_or_default();
             let entry =
                 pending.write(&segment_dir(&self.dir, pending_id), pending_id, &own_deleted, generation, &params)?;
+            crate::failpoint::hit("segment-written");
             manifest.next_segment = pending_id + 1;
             if entry.live > 0 {
                 manifest.segments.push(entry);
@@ -509,10 +527,12 @@ impl HnswStore {
         };
         manifest.stats.disk_bytes = disk_usage(&self.dir);
         manifest::publish(&self.dir, &manifest)?;
+        crate::failpoint::hit("published");
         // 5. The writer's bookkeeping; a crash before this is repaired at the next open.
         let staged = std::mem::take(&mut w.staged);
         let replace_all = std::mem::take(&mut w.rebuild_files);
         w.kv.apply_files(staged, generation, replace_all)?;
+        crate::failpoint::hit("bookkept");
         // 6. Housekeeping: keep the previous generation for readers that opened it.
         let keep_prev = base.as_ref().map(|b| b.generation);
         collect_garbage(&self.dir, &manifest, base.as_ref());
@@ -761,6 +781,7 @@ fn merge_if_needed(
     manifest.segments.retain(|e| !victim_ids.contains(&e.id));
     if !builder.is_empty() {
         let entry = builder.write(&segment_dir(dir, id), id, &[], generation, &options.graph())?;
+        crate::failpoint::hit("merge-written");
         manifest.segments.push(entry);
     }
     manifest.next_segment = id + 1;

@@ -51,7 +51,7 @@ impl Kv {
             }
         };
         let db = opened.map_err(|e| match e {
-            sled::Error::Io(io) if is_lock_error(&io) => StoreError::Busy { path: index_dir.to_path_buf() },
+            sled::Error::Io(io) if is_lock_error(&io) => StoreError::Busy { path: index_dir.to_path_buf(), holder: "another process".into() },
             sled::Error::Corruption { .. } => {
                 StoreError::Corrupted { path: path.to_path_buf(), message: e.to_string() }
             }
@@ -129,7 +129,10 @@ impl Kv {
             .iter()
             .map(|h| {
                 let v = self.cache.get(cache_key(&prefix, h)).map_err(|e| sled_err(&self.path, e))?;
-                Ok(v.map(|bytes| bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()))
+                // A value of the wrong shape is treated as a miss (and embedded again).
+                Ok(v.filter(|bytes| bytes.len() % 4 == 0).map(|bytes| {
+                    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+                }))
             })
             .collect()
     }
@@ -141,7 +144,12 @@ impl Kv {
             let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
             batch.insert(cache_key(&prefix, &h).as_slice(), bytes);
         }
-        self.cache.apply_batch(batch).map_err(|e| sled_err(&self.path, e))
+        self.cache.apply_batch(batch).map_err(|e| sled_err(&self.path, e))?;
+        // Durable now: a scan interrupted later (Ctrl-C, a kill, a provider outage) keeps these
+        // and the next scan does not pay for them again.
+        self.db.flush().map_err(|e| sled_err(&self.path, e))?;
+        crate::failpoint::hit("cache-written");
+        Ok(())
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<FileLoc, StoreError> {

@@ -117,6 +117,7 @@ pub(crate) fn publish(index: &Path, manifest: &Manifest) -> Result<(), StoreErro
     let bytes = serde_json::to_vec_pretty(manifest).map_err(StoreError::backend)?;
     write_durably(&dir.join(&name), &bytes)?;
     sync_dir(&dir)?;
+    crate::failpoint::hit("manifest-written");
     let tmp = index.join("CURRENT.tmp");
     write_durably(&tmp, name.as_bytes())?;
     let current = index.join(CURRENT);

@@ -15,12 +15,14 @@ mod distance;
 pub mod hnsw;
 mod kv;
 pub mod lexical;
+pub mod lock;
 mod manifest;
 pub mod meta;
 mod segment;
 
 pub use hnsw::{HnswStore, HnswStoreOptions, OpenMode};
 pub use lexical::LexicalParams;
+pub use lock::{LockHolder, WriterLock};
 pub use meta::{INDEX_VERSION, IndexMetadata};
 
 /// A restriction on which chunks a search may return.
