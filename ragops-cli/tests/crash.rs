@@ -368,3 +368,125 @@ fn sigkill_at_seeded_moments_never_loses_the_index() {
     }
     assert!(killed >= 10, "only {killed} of 20 scans were killed before they finished: the moments are too late");
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    fs::create_dir_all(to).expect("mkdir");
+    for entry in fs::read_dir(from).expect("read dir").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).expect("read index dir").flatten() {
+        let p = entry.path();
+        if p.is_dir() { out.extend(files_under(&p)) } else { out.push(p) }
+    }
+    out.sort();
+    out
+}
+
+/// Damages one file: cut it in half, or flip the bits of a byte in the middle.
+fn damage(path: &std::path::Path, truncate: bool) {
+    let mut bytes = fs::read(path).expect("read");
+    if truncate {
+        bytes.truncate(bytes.len() / 2);
+    } else {
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0xFF;
+    }
+    fs::write(path, bytes).expect("write");
+}
+
+#[test]
+fn every_damaged_index_file_gives_a_clear_error_or_the_right_answer_never_a_panic() {
+    let mut fx = Fixture::new(11);
+    fx.populate(40, 4);
+    fx.scan();
+    fx.mutate(1);
+    fx.scan(); // two segments, tombstones, two manifests
+    let pristine = fx.root().join(".ragops");
+    let query = ["search", "retry buffer socket", "--json", "--limit", "10"];
+    let expected_hits = fx.json(&query)["hits"].clone();
+    let expected_status = fx.json(&["status", "--json"]);
+    let files: Vec<PathBuf> = files_under(&pristine)
+        .into_iter()
+        .filter(|p| !matches!(p.file_name().and_then(|n| n.to_str()), Some("LOCK" | ".gitignore")))
+        .filter(|p| fs::metadata(p).map(|m| m.len() > 0).unwrap_or(false))
+        .collect();
+    assert!(files.len() >= 8, "the index has its usual files: {files:?}");
+    let mut detected = 0;
+    for file in &files {
+        let rel = file.strip_prefix(&pristine).expect("inside the index").to_path_buf();
+        for truncate in [true, false] {
+            let case = format!("{} {}", if truncate { "truncated" } else { "flipped byte in" }, rel.display());
+            let copy = fx.tmp.path().join("damaged");
+            let _ = fs::remove_dir_all(&copy);
+            copy_dir(&pristine, &copy);
+            damage(&copy.join(&rel), truncate);
+            let index = copy.to_str().expect("utf-8").to_string();
+            for args in [&query[..], &["status", "--json"][..], &["scan", "--json"][..]] {
+                let mut full = vec!["--index", index.as_str()];
+                full.extend_from_slice(args);
+                let out = fx.run(&full);
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                assert!(!stderr.contains("panicked"), "{case}: ragops {args:?} panicked:\n{stderr}");
+                match out.status.code() {
+                    Some(0) => {
+                        let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+                        if args[0] == "search" {
+                            assert_eq!(v["hits"], expected_hits, "{case}: search answered differently");
+                        } else if args[0] == "status" {
+                            for key in ["files", "chunks", "embedding_model"] {
+                                assert_eq!(v[key], expected_status[key], "{case}: status {key}");
+                            }
+                        } else {
+                            // The scan did not need the damaged file: a search afterwards
+                            // answers as before or still reports the damage, never otherwise.
+                            let mut again = vec!["--index", index.as_str()];
+                            again.extend_from_slice(&query);
+                            let out = fx.run(&again);
+                            let stderr = String::from_utf8_lossy(&out.stderr);
+                            if out.status.success() {
+                                let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+                                assert_eq!(v["hits"], expected_hits, "{case}: search after scan");
+                            } else {
+                                assert!(
+                                    stderr.contains("corrupted") && stderr.contains("--rebuild"),
+                                    "{case}: {stderr}"
+                                );
+                            }
+                        }
+                    }
+                    Some(1) => {
+                        detected += 1;
+                        assert!(
+                            stderr.contains("corrupt") || stderr.contains("damaged"),
+                            "{case}: ragops {args:?}: the error says the index is damaged:\n{stderr}"
+                        );
+                        assert!(stderr.contains("--rebuild"), "{case}: the error gives the fix:\n{stderr}");
+                    }
+                    other => panic!("{case}: ragops {args:?} exited with {other:?}:\n{stderr}"),
+                }
+            }
+        }
+    }
+    assert!(detected >= files.len(), "damage was detected in most cases ({detected} errors for {} files)", files.len());
+    // And the documented fix works on a damaged index.
+    let copy = fx.tmp.path().join("damaged");
+    let _ = fs::remove_dir_all(&copy);
+    copy_dir(&pristine, &copy);
+    let segment_file = files.iter().find(|p| p.to_string_lossy().contains("seg-")).expect("a segment file");
+    damage(&copy.join(segment_file.strip_prefix(&pristine).expect("inside")), true);
+    let index = copy.to_str().expect("utf-8");
+    fx.json(&["--index", index, "scan", "--rebuild", "--json"]);
+    assert_eq!(
+        fx.json(&["--index", index, "search", "retry buffer socket", "--json", "--limit", "10"])["hits"],
+        expected_hits
+    );
+}

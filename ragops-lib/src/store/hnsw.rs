@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use globset::{Glob, GlobMatcher};
 
 use super::kv::{FileLoc, Kv};
-use super::lock::WriterLock;
 use super::lexical::{self, LexicalParams};
+use super::lock::WriterLock;
 use super::manifest::{self, Manifest, SegmentEntry, segment_dir};
 use super::segment::{GraphParams, SegmentBuilder, SegmentReader, read_tombstones, write_tombstones};
 use super::{CacheNamespace, Filter, IndexMetadata, IndexStore, StoreCapabilities, StoreQuery, StoreStats};

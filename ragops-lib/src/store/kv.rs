@@ -51,11 +51,13 @@ impl Kv {
             }
         };
         let db = opened.map_err(|e| match e {
-            sled::Error::Io(io) if is_lock_error(&io) => StoreError::Busy { path: index_dir.to_path_buf(), holder: "another process".into() },
-            sled::Error::Corruption { .. } => {
-                StoreError::Corrupted { path: path.to_path_buf(), message: e.to_string() }
+            sled::Error::Io(io) if is_lock_error(&io) => {
+                StoreError::Busy { path: index_dir.to_path_buf(), holder: "another process".into() }
             }
-            other => StoreError::backend(other),
+            sled::Error::Io(io) => StoreError::io(path, io),
+            // Anything else at open time (a bad checksum, an unreadable config or snapshot) is
+            // damage to the writer's state.
+            other => StoreError::Corrupted { path: path.to_path_buf(), message: other.to_string() },
         })?;
         let open_tree = |name: &str| db.open_tree(name).map_err(|e| sled_err(path, e));
         Ok(Kv {
@@ -130,9 +132,8 @@ impl Kv {
             .map(|h| {
                 let v = self.cache.get(cache_key(&prefix, h)).map_err(|e| sled_err(&self.path, e))?;
                 // A value of the wrong shape is treated as a miss (and embedded again).
-                Ok(v.filter(|bytes| bytes.len() % 4 == 0).map(|bytes| {
-                    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
-                }))
+                Ok(v.filter(|bytes| bytes.len() % 4 == 0)
+                    .map(|bytes| bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()))
             })
             .collect()
     }

@@ -89,19 +89,26 @@ fn manifest_name(generation: u64) -> String {
 /// Reads the published manifest; `None` when nothing was ever committed.
 pub(crate) fn read_current(index: &Path) -> Result<Option<Manifest>, StoreError> {
     let current = index.join(CURRENT);
-    let name = match fs::read_to_string(&current) {
-        Ok(s) => s.trim().to_string(),
+    let text = match fs::read(&current) {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|_| corrupted(&current, "not text"))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(StoreError::io(&current, e)),
     };
-    if !name.starts_with("manifest-") || name.contains('/') {
+    // `CURRENT` = "<manifest file name> <blake3 of its bytes>".
+    let mut parts = text.split_whitespace();
+    let name = parts.next().unwrap_or_default();
+    let checksum = parts.next();
+    if !name.starts_with("manifest-") || !name.ends_with(".json") || name.contains('/') || parts.next().is_some() {
         return Err(corrupted(&current, "does not name a manifest"));
     }
-    let path = index.join(MANIFESTS).join(&name);
+    let path = index.join(MANIFESTS).join(name);
     let bytes = fs::read(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => corrupted(&path, "missing manifest"),
         _ => StoreError::io(&path, e),
     })?;
+    if checksum.is_some_and(|c| c != blake3::hash(&bytes).to_hex().as_str()) {
+        return Err(corrupted(&path, "checksum mismatch"));
+    }
     let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| corrupted(&path, e))?;
     if manifest.format != FORMAT {
         return Err(corrupted(&path, format!("unknown manifest format {}", manifest.format)));
@@ -119,7 +126,7 @@ pub(crate) fn publish(index: &Path, manifest: &Manifest) -> Result<(), StoreErro
     sync_dir(&dir)?;
     crate::failpoint::hit("manifest-written");
     let tmp = index.join("CURRENT.tmp");
-    write_durably(&tmp, name.as_bytes())?;
+    write_durably(&tmp, format!("{name} {}\n", blake3::hash(&bytes).to_hex()).as_bytes())?;
     let current = index.join(CURRENT);
     fs::rename(&tmp, &current).map_err(|e| StoreError::io(&current, e))?;
     sync_dir(index)
