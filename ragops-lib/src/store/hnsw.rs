@@ -172,7 +172,7 @@ impl HnswStore {
         let Some(manifest) = manifest::read_current(&self.dir)? else {
             return Ok(None);
         };
-        let snap = Arc::new(open_snapshot(&self.dir, manifest, true)?);
+        let snap = Arc::new(open_snapshot(&self.dir, manifest, Some(self.options.graph_min_chunks))?);
         *self.snapshot.write().map_err(poisoned)? = Some(snap.clone());
         Ok(Some(snap))
     }
@@ -242,10 +242,14 @@ fn open_writer(dir: &Path) -> Result<Writer, StoreError> {
     Ok(writer)
 }
 
-fn open_snapshot(dir: &Path, manifest: Manifest, graphs: bool) -> Result<Snapshot, StoreError> {
+/// Opens a generation's segments; a segment's graph is loaded when it has one and at least
+/// `graph_min_chunks` live chunks (below, exact search over the mapped vectors is faster than
+/// loading the graph). `None`: no graphs (the segments are only read, not searched by vector).
+fn open_snapshot(dir: &Path, manifest: Manifest, graph_min_chunks: Option<usize>) -> Result<Snapshot, StoreError> {
     let mut segments = Vec::with_capacity(manifest.segments.len());
     for entry in &manifest.segments {
-        segments.push((entry.id, SegmentReader::open(&segment_dir(dir, entry.id), entry, graphs)?));
+        let graph = graph_min_chunks.is_some_and(|min| entry.live as usize >= min);
+        segments.push((entry.id, SegmentReader::open(&segment_dir(dir, entry.id), entry, graph)?));
     }
     Ok(Snapshot { manifest, segments })
 }
@@ -256,7 +260,7 @@ fn file_table_from_segments(
 ) -> Result<BTreeMap<String, Option<FileLoc>>, StoreError> {
     let mut table = BTreeMap::new();
     let Some(base) = base else { return Ok(table) };
-    let snap = open_snapshot(dir, base.clone(), false)?;
+    let snap = open_snapshot(dir, base.clone(), None)?;
     for (id, seg) in &snap.segments {
         for f in seg.files() {
             let live = f.count == 0 || !seg.is_deleted(f.first);

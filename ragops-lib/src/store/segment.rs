@@ -10,7 +10,7 @@
 //! - `tomb-GGGGGGGG.bin`: the ordinals deleted as of generation G (written when it changes).
 //!
 //! Segments never change once written; deletions are tombstones, and merging writes a new
-//! segment. The manifest holds each file's blake3 checksum, verified when a segment is opened.
+//! segment. The manifest holds each file's checksum (XXH3-128), verified when a segment is opened.
 
 use std::collections::{BinaryHeap, HashMap};
 use std::fs::{self, File};
@@ -258,7 +258,7 @@ type HnswDot<'a> = Hnsw<'a, f32, DotDistance>;
 pub(crate) struct SegmentReader {
     dir: PathBuf,
     meta: SegmentMeta,
-    vectors: Vec<f32>,
+    vectors: Vectors,
     text: File,
     deleted: Vec<bool>,
     graph: Option<Graph>,
@@ -283,12 +283,11 @@ impl SegmentReader {
         let meta_bytes = read_checked(&meta_path, &entry.meta_checksum)?;
         let meta: SegmentMeta = postcard::from_bytes(&meta_bytes).map_err(|e| corrupted(&meta_path, e))?;
         let vectors_path = dir.join(VECTORS_FILE);
-        let vector_bytes = read_checked(&vectors_path, &entry.vectors_checksum)?;
         let dims = meta.dims as usize;
-        if meta.chunks.len() != entry.chunks as usize || vector_bytes.len() != meta.chunks.len() * dims * 4 {
+        let vectors = Vectors::open(&vectors_path, meta.chunks.len() * dims, &entry.vectors_checksum)?;
+        if meta.chunks.len() != entry.chunks as usize {
             return Err(corrupted(&vectors_path, "sizes disagree with the manifest"));
         }
-        let vectors = vector_bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         let text_path = dir.join(TEXT_FILE);
         let text = File::open(&text_path).map_err(|e| StoreError::io(&text_path, e))?;
         let len = text.metadata().map_err(|e| StoreError::io(&text_path, e))?.len();
@@ -452,7 +451,7 @@ impl SegmentReader {
 
     pub(crate) fn vector(&self, ord: u32) -> &[f32] {
         let d = self.meta.dims as usize;
-        &self.vectors[ord as usize * d..(ord as usize + 1) * d]
+        &self.vectors.as_slice()[ord as usize * d..(ord as usize + 1) * d]
     }
 
     pub(crate) fn path(&self, ord: u32) -> &str {
@@ -572,8 +571,66 @@ fn load_graph(dir: &Path, graph: &GraphRef) -> Result<Graph, StoreError> {
     }
 }
 
+/// A segment's vectors: memory-mapped where the platform allows reading the file in place
+/// (little-endian, aligned), else decoded into memory. Either way checked against the
+/// manifest's checksum before use.
+enum Vectors {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<f32>),
+}
+
+impl Vectors {
+    fn open(path: &Path, values: usize, expected: &str) -> Result<Vectors, StoreError> {
+        let file = File::open(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => corrupted(path, "missing file"),
+            _ => StoreError::io(path, e),
+        })?;
+        let len = file.metadata().map_err(|e| StoreError::io(path, e))?.len();
+        if len != values as u64 * 4 {
+            return Err(corrupted(path, "sizes disagree with the manifest"));
+        }
+        if values == 0 {
+            return Ok(Vectors::Owned(Vec::new()));
+        }
+        // SAFETY: segment files are immutable once published (a new generation writes new
+        // files; old ones are only removed, never rewritten), so the mapping cannot change
+        // under us; the length was checked above and the checksum below.
+        #[allow(unsafe_code)]
+        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.map_err(|e| StoreError::io(path, e))?;
+        if !checksum_matches(&map, expected) {
+            return Err(corrupted(path, "checksum mismatch"));
+        }
+        if cfg!(target_endian = "little") && bytemuck::try_cast_slice::<u8, f32>(&map).is_ok() {
+            return Ok(Vectors::Mapped(map));
+        }
+        Ok(Vectors::Owned(map.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()))
+    }
+
+    fn as_slice(&self) -> &[f32] {
+        match self {
+            Vectors::Mapped(map) => bytemuck::try_cast_slice(map).unwrap_or_default(),
+            Vectors::Owned(v) => v,
+        }
+    }
+}
+
+/// A file's integrity checksum: XXH3-128, prefixed with its name. It guards against damage
+/// (not tampering: a writer can rewrite the manifest too), and runs at memory speed, which
+/// matters because searches verify every segment file they open.
 pub(crate) fn checksum(bytes: &[u8]) -> String {
-    blake3::hash(bytes).to_hex().to_string()
+    format!("xxh3:{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
+}
+
+/// Whether `bytes` match a checksum from a manifest (XXH3, or blake3 as written by index
+/// format 1 before XXH3).
+pub(crate) fn checksum_matches(bytes: &[u8], expected: &str) -> bool {
+    if expected.starts_with("xxh3:") {
+        checksum(bytes) == expected
+    } else {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update_rayon(bytes);
+        hasher.finalize().to_hex().as_str() == expected
+    }
 }
 
 fn read_checked(path: &Path, expected: &str) -> Result<Vec<u8>, StoreError> {
@@ -581,7 +638,7 @@ fn read_checked(path: &Path, expected: &str) -> Result<Vec<u8>, StoreError> {
         std::io::ErrorKind::NotFound => corrupted(path, "missing file"),
         _ => StoreError::io(path, e),
     })?;
-    if checksum(&bytes) != expected {
+    if !checksum_matches(&bytes, expected) {
         return Err(corrupted(path, "checksum mismatch"));
     }
     Ok(bytes)
