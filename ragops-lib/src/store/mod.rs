@@ -12,6 +12,8 @@ use crate::error::StoreError;
 use crate::model::{ContentHash, Embedding, FileRecord, FileUpdate, Hit};
 
 mod distance;
+#[cfg(test)]
+mod fuzz;
 pub mod hnsw;
 mod kv;
 pub mod lexical;

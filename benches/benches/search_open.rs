@@ -1,0 +1,200 @@
+//! Opening the index and searching it, at about 100k chunks: a fresh `ragops search` process
+//! (open + model + query), the library's open time and warm query latency, size on disk, and
+//! HNSW recall@10 against exact search on the built-in model's vectors, for a grid of M /
+//! ef_construction / ef_search.
+//!
+//! `RAGOPS_BENCH_CORPUS=DIR RAGOPS_BIN=target/release/ragops cargo bench -p ragops-benches --bench search_open`
+//!
+//! `RAGOPS_BENCH_CORPUS`: a real source tree (default: a generated corpus of ~100k chunks).
+//! `RAGOPS_BIN`: the `ragops` binary for the fresh-process figure (skipped when absent).
+//! `RAGOPS_BENCH_HNSW_POINTS`: how many chunk vectors the HNSW grid indexes (default 100000).
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use hnsw_rs::prelude::{DistCosine, Hnsw};
+use ragops_lib::Index;
+use ragops_lib::retrieve::RetrieverKind;
+use ragops_lib::store::{HnswStore, HnswStoreOptions, OpenMode};
+
+const QUERIES: &[&str] = &[
+    "retry the request after a timeout",
+    "parse the configuration file",
+    "where is the connection pool closed",
+    "serialize a struct to json",
+    "handle an invalid utf-8 path",
+    "spawn a background task",
+    "log an error with context",
+    "compare two version strings",
+];
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn dir_size(p: &Path) -> u64 {
+    std::fs::read_dir(p)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_size(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    // criterion-style arguments (`--bench`) are ignored; `cargo bench --no-run` only builds.
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus: PathBuf = match std::env::var_os("RAGOPS_BENCH_CORPUS") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let root = tmp.path().join("corpus");
+            ragops_benches::generate_corpus(&root, 6_000, 16_000).unwrap();
+            root
+        }
+    };
+    let index_dir = tmp.path().join("index");
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let index = Index::builder().repo(&corpus).index_dir(Some(index_dir.clone())).build().unwrap();
+
+    let started = Instant::now();
+    let summary = rt.block_on(index.scan()).unwrap();
+    println!(
+        "corpus {}: {} files, {} chunks, {:.1} MB, scanned in {:.1} s",
+        corpus.display(),
+        summary.index.files,
+        summary.index.chunks,
+        summary.bytes as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+    println!("index size on disk: {:.1} MB", dir_size(&index_dir) as f64 / 1e6);
+
+    // Library: open time (a fresh store each time), then warm queries on one retriever.
+    let opens: Vec<Duration> = (0..10)
+        .map(|_| {
+            let t = Instant::now();
+            let store = HnswStore::open(&index_dir, OpenMode::Read, HnswStoreOptions::default()).unwrap();
+            rt.block_on(ragops_lib::IndexStore::stats(&store)).unwrap();
+            t.elapsed()
+        })
+        .collect();
+    println!("open (library, median of 10): {:.1} ms", ms(median(opens)));
+    let retriever = rt.block_on(index.retriever(RetrieverKind::Hybrid)).unwrap();
+    rt.block_on(retriever.search(QUERIES[0], 10, &[])).unwrap();
+    let warm: Vec<Duration> = (0..5)
+        .flat_map(|_| QUERIES)
+        .map(|q| {
+            let t = Instant::now();
+            rt.block_on(retriever.search(q, 10, &[])).unwrap();
+            t.elapsed()
+        })
+        .collect();
+    println!("warm hybrid query (library, median of {}): {:.2} ms", warm.len(), ms(median(warm)));
+
+    // A fresh process per query, as a person at a terminal runs it.
+    match std::env::var_os("RAGOPS_BIN").map(PathBuf::from).filter(|p| p.is_file()) {
+        Some(bin) => {
+            let runs: Vec<Duration> = (0..3)
+                .flat_map(|_| QUERIES)
+                .map(|q| {
+                    let t = Instant::now();
+                    let out = Command::new(&bin)
+                        .args(["--repo"])
+                        .arg(&corpus)
+                        .arg("--index")
+                        .arg(&index_dir)
+                        .args(["search", q, "--limit", "10"])
+                        .output()
+                        .unwrap();
+                    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                    t.elapsed()
+                })
+                .collect();
+            println!("fresh-process `ragops search` (median of {}): {:.1} ms", runs.len(), ms(median(runs)));
+        }
+        None => println!("fresh-process `ragops search`: skipped (set RAGOPS_BIN)"),
+    }
+
+    hnsw_grid(&rt, &index, &corpus);
+}
+
+/// HNSW recall@10 and latency against exact search, on the built-in model's vectors of the
+/// corpus's chunks; queries are the first lines of chunks spread over the corpus.
+fn hnsw_grid(rt: &tokio::runtime::Runtime, index: &Index, corpus: &Path) {
+    let max: usize = std::env::var("RAGOPS_BENCH_HNSW_POINTS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let chunker = index.chunker();
+    let mut texts = Vec::new();
+    for entry in ignore::WalkBuilder::new(corpus).build().flatten() {
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(entry.path()) else { continue };
+        let rel = entry.path().strip_prefix(corpus).unwrap().to_string_lossy().into_owned();
+        let lang = ragops_lib::ingest::language::language_for(&rel);
+        texts.extend(chunker.chunk(&rel, lang, &text).into_iter().map(|c| c.text));
+        if texts.len() >= max {
+            break;
+        }
+    }
+    texts.truncate(max);
+    let embedder = index.embedder().unwrap();
+    let vectors: Vec<Vec<f32>> =
+        texts.chunks(256).flat_map(|b| rt.block_on(embedder.embed(b)).unwrap()).collect::<Vec<_>>();
+    let step = (texts.len() / 200).max(1);
+    let queries: Vec<String> = texts
+        .iter()
+        .step_by(step)
+        .map(|t| t.lines().find(|l| l.trim().len() > 10).unwrap_or(t).to_string())
+        .take(200)
+        .collect();
+    let qv: Vec<Vec<f32>> = rt.block_on(embedder.embed(&queries)).unwrap();
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    let t = Instant::now();
+    let exact: Vec<Vec<usize>> = qv
+        .iter()
+        .map(|q| {
+            let mut s: Vec<(f32, usize)> = vectors.iter().enumerate().map(|(i, v)| (dot(q, v), i)).collect();
+            s.sort_by(|a, b| b.0.total_cmp(&a.0));
+            s.into_iter().take(10).map(|(_, i)| i).collect()
+        })
+        .collect();
+    println!(
+        "\nHNSW grid over {} vectors of {} dims, {} queries (exact search: {:.2} ms/query)",
+        vectors.len(),
+        vectors[0].len(),
+        qv.len(),
+        ms(t.elapsed()) / qv.len() as f64
+    );
+    println!("| M | ef_construction | build s | ef_search | recall@10 | ms/query |");
+    println!("|---|---|---|---|---|---|");
+    for (m, efc) in [(16, 100), (16, 200), (24, 200)] {
+        let t = Instant::now();
+        let hnsw: Hnsw<f32, DistCosine> = Hnsw::new(m, vectors.len(), 16, efc, DistCosine {});
+        let data: Vec<(&Vec<f32>, usize)> = vectors.iter().enumerate().map(|(i, v)| (v, i)).collect();
+        hnsw.parallel_insert(&data);
+        let build = t.elapsed().as_secs_f64();
+        for ef in [32, 64, 128, 256] {
+            let t = Instant::now();
+            let mut found = 0usize;
+            for (q, truth) in qv.iter().zip(&exact) {
+                let got: Vec<usize> = hnsw.search(q, 10, ef).into_iter().map(|n| n.d_id).collect();
+                found += truth.iter().filter(|i| got.contains(i)).count();
+            }
+            let per = ms(t.elapsed()) / qv.len() as f64;
+            let recall = found as f64 / (10 * qv.len()) as f64;
+            println!("| {m} | {efc} | {build:.1} | {ef} | {recall:.3} | {per:.2} |");
+        }
+    }
+}
