@@ -51,6 +51,9 @@ pub struct HnswStoreOptions {
     pub lexical: LexicalParams,
     /// How long a writer waits for another writer to finish (`None`: refuse at once).
     pub lock_wait: Option<std::time::Duration>,
+    /// A segment with more than this fraction of its chunks deleted is rewritten without them
+    /// (and its graph rebuilt) at the next commit.
+    pub max_deleted_fraction: f32,
 }
 
 impl Default for HnswStoreOptions {
@@ -63,6 +66,7 @@ impl Default for HnswStoreOptions {
             max_segments: 8,
             lexical: LexicalParams::default(),
             lock_wait: None,
+            max_deleted_fraction: 0.3,
         }
     }
 }
@@ -741,14 +745,24 @@ fn merge_if_needed(
     generation: u64,
     options: &HnswStoreOptions,
 ) -> Result<Vec<(String, FileLoc)>, StoreError> {
-    if manifest.segments.len() <= options.max_segments.max(2) {
+    // Segments mostly made of deleted chunks are rewritten without them (which also rebuilds
+    // their graph: hnsw_rs cannot delete points, tombstones are only filtered at query time).
+    let mut victims: Vec<SegmentEntry> =
+        manifest.segments.iter().filter(|e| mostly_deleted(e, options.max_deleted_fraction)).cloned().collect();
+    if manifest.segments.len() > options.max_segments.max(2) {
+        let mut by_size: Vec<SegmentEntry> = manifest.segments.clone();
+        by_size.sort_by_key(|e| (e.live, e.id));
+        // Merge all but the largest half: tiered enough for a small store, and bounded work.
+        let take = manifest.segments.len() - options.max_segments / 2;
+        for e in by_size.into_iter().take(take) {
+            if !victims.iter().any(|v| v.id == e.id) {
+                victims.push(e);
+            }
+        }
+    }
+    if victims.is_empty() {
         return Ok(Vec::new());
     }
-    let mut by_size: Vec<SegmentEntry> = manifest.segments.clone();
-    by_size.sort_by_key(|e| (e.live, e.id));
-    // Merge all but the largest half: tiered enough for a small store, and bounded work.
-    let take = manifest.segments.len() - options.max_segments / 2;
-    let victims: Vec<SegmentEntry> = by_size.into_iter().take(take).collect();
     let dims = manifest.metadata.embedding_dimensions as usize;
     let mut builder = SegmentBuilder::new(dims);
     let id = manifest.next_segment;
@@ -790,6 +804,12 @@ fn merge_if_needed(
     }
     manifest.next_segment = id + 1;
     Ok(moved)
+}
+
+/// Whether more than `max_fraction` of a segment's chunks are deleted (segments of fewer than
+/// 64 chunks are left to the size-tiered merge).
+fn mostly_deleted(e: &SegmentEntry, max_fraction: f32) -> bool {
+    e.chunks >= 64 && (e.chunks - e.live) as f32 > e.chunks as f32 * max_fraction
 }
 
 /// Removes segment folders and tombstone files that neither this generation nor the previous
@@ -1030,6 +1050,41 @@ mod tests {
         w.upsert(vec![file("a.rs", &[9], 8)]).await.unwrap();
         let stats = w.commit(&meta(8)).await.unwrap();
         assert_eq!((stats.files, stats.chunks), (2, 2), "old chunks of a.rs were tombstoned");
+    }
+
+    #[tokio::test]
+    async fn a_segment_mostly_deleted_is_rewritten_without_its_dead_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HnswStore::open(dir.path(), OpenMode::Write, options(usize::MAX)).unwrap();
+        let m = meta(8);
+        store.setup(&m).await.unwrap();
+        let files: Vec<FileUpdate> =
+            (0..10).map(|i| file(&format!("f{i}.rs"), &(0..10).map(|j| i * 100 + j).collect::<Vec<_>>(), 8)).collect();
+        store.upsert(files).await.unwrap();
+        store.commit(&m).await.unwrap();
+        let first = manifest::read_current(dir.path()).unwrap().unwrap().segments[0].id;
+        // 2 of 10 files gone: 20 % dead, below the threshold: tombstones only.
+        store.delete(&["f0.rs".into(), "f1.rs".into()]).await.unwrap();
+        store.commit(&m).await.unwrap();
+        let seg = manifest::read_current(dir.path()).unwrap().unwrap().segments[0].clone();
+        assert_eq!((seg.id, seg.chunks, seg.live), (first, 100, 80));
+        // 4 of 10 gone: 40 % dead: the segment is rewritten with its 60 live chunks.
+        store.delete(&["f2.rs".into(), "f3.rs".into()]).await.unwrap();
+        store.commit(&m).await.unwrap();
+        let after = manifest::read_current(dir.path()).unwrap().unwrap();
+        assert_eq!(after.segments.len(), 1);
+        let seg = &after.segments[0];
+        assert_ne!(seg.id, first);
+        assert_eq!((seg.chunks, seg.live), (60, 60));
+        assert!(seg.tombstones.is_none());
+        // The moved files are still found, and the writer knows where they are now.
+        let hits = store.search(&StoreQuery::vector(vector(905, 8), 1)).await.unwrap();
+        assert_eq!(hits[0].chunk.path, "f9.rs");
+        let paths: Vec<String> = store.files().await.unwrap().into_iter().map(|f| f.path).collect();
+        assert_eq!(paths, (4..10).map(|i| format!("f{i}.rs")).collect::<Vec<_>>());
+        drop(store);
+        let reopened = HnswStore::open(dir.path(), OpenMode::Write, options(usize::MAX)).unwrap();
+        assert_eq!(reopened.files().await.unwrap().len(), 6);
     }
 
     #[tokio::test]
