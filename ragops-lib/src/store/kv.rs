@@ -28,6 +28,17 @@ pub(crate) struct Kv {
     files: sled::Tree,
     cache: sled::Tree,
     state: sled::Tree,
+    last_flush: std::sync::Mutex<std::time::Instant>,
+}
+
+/// The longest a freshly cached embedding waits before it is on disk.
+const FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+
+impl Drop for Kv {
+    fn drop(&mut self) {
+        // sled runs no flusher thread here (see `open`): flush what is still in memory.
+        let _ = self.db.flush();
+    }
 }
 
 const GENERATION: &[u8] = b"generation";
@@ -64,6 +75,9 @@ impl Kv {
             files: open_tree("files")?,
             cache: open_tree("embedding_cache")?,
             state: open_tree("state")?,
+            last_flush: std::sync::Mutex::new(
+                std::time::Instant::now().checked_sub(FLUSH_INTERVAL).unwrap_or_else(std::time::Instant::now),
+            ),
             db,
             path: path.to_path_buf(),
         })
@@ -146,10 +160,17 @@ impl Kv {
             batch.insert(cache_key(&prefix, &h).as_slice(), bytes);
         }
         self.cache.apply_batch(batch).map_err(|e| sled_err(&self.path, e))?;
-        // Durable now: a scan interrupted later (Ctrl-C, a kill, a provider outage) keeps these
-        // and the next scan does not pay for them again.
-        self.db.flush().map_err(|e| sled_err(&self.path, e))?;
-        crate::failpoint::hit("cache-written");
+        // Durable within FLUSH_INTERVAL: a scan interrupted later (Ctrl-C, a kill, a provider
+        // outage) keeps these and the next scan does not pay for them again. (An orderly exit,
+        // including an error or Ctrl-C, flushes everything when the handle is dropped.)
+        let due = self.last_flush.lock().map(|t| t.elapsed() >= FLUSH_INTERVAL).unwrap_or(true);
+        if due {
+            self.db.flush().map_err(|e| sled_err(&self.path, e))?;
+            if let Ok(mut t) = self.last_flush.lock() {
+                *t = std::time::Instant::now();
+            }
+            crate::failpoint::hit("cache-written");
+        }
         Ok(())
     }
 
