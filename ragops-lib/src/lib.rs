@@ -23,6 +23,7 @@
 //! | --- | --- |
 //! | `test-utils` | [`testing`]: conformance suites for provider and store implementations |
 
+pub mod chat;
 pub mod config;
 pub mod error;
 pub mod eval;
