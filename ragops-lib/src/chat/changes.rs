@@ -159,6 +159,7 @@ pub fn render(set: &ChangeSet, files: &[ChangedFile], with_lines: bool) -> Strin
                 .lines()
                 .skip(first.start_line as usize - 1)
                 .take((first.end_line - first.start_line + 1) as usize)
+                .filter(|l| !l.trim().is_empty())
                 .take(EXCERPT_LINES)
             {
                 let line: String = line.chars().take(120).collect();

@@ -86,12 +86,16 @@ pub fn passage(hit: &Hit, question: &str) -> Passage {
             }
         })
         .collect();
+    // The definition the best line is in, when the chunk (a run of small items) has no symbol.
+    let symbol = chunk.symbol.clone().or_else(|| {
+        super::changes::line_symbols(&chunk.path, &chunk.text).get(best + 1).cloned().flatten()
+    });
     let first = chunk.lines.start + start as u32;
     let last = (chunk.lines.start + end.max(start + 1) as u32 - 1).min(chunk.lines.end);
     Passage {
         citation: Citation::new(chunk.path.clone(), LineRange::new(first, last.max(first))),
         chunk: Citation::new(chunk.path.clone(), chunk.lines),
-        symbol: chunk.symbol.clone(),
+        symbol,
         language: chunk.language.clone(),
         excerpt: excerpt.join("\n"),
         score: hit.score,
