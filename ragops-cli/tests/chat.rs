@@ -238,14 +238,11 @@ fn what_changed_names_exactly_the_changed_files_and_symbols() {
     assert_eq!(v["kind"], "changes");
     assert_eq!(v["mode"], "extractive");
     assert_eq!(v["changes"]["range"]["kind"], "uncommitted");
-    let expected: BTreeSet<(String, String)> = [
-        ("src/added.py", "added"),
-        ("src/checksum.rs", "modified"),
-        ("src/net.rs", "deleted"),
-    ]
-    .iter()
-    .map(|(p, s)| (p.to_string(), s.to_string()))
-    .collect();
+    let expected: BTreeSet<(String, String)> =
+        [("src/added.py", "added"), ("src/checksum.rs", "modified"), ("src/net.rs", "deleted")]
+            .iter()
+            .map(|(p, s)| (p.to_string(), s.to_string()))
+            .collect();
     assert_eq!(files_of(&v), expected);
     assert_eq!(symbols_of(&v, "src/checksum.rs"), ["impl Crc > fn compute_checksum"]);
     assert_eq!(symbols_of(&v, "src/added.py"), ["def fresh"]);
@@ -376,19 +373,26 @@ fn provider_errors_give_a_clear_message_and_exit_code() {
 fn context_budget_is_respected() {
     let repo = Repo::git();
     for i in 0..12 {
-        let body: String = (0..35).map(|j| format!("    let value_{j} = compute_retry_budget({i}, {j}); // padding padding padding\n")).collect();
+        let body: String = (0..35)
+            .map(|j| format!("    let value_{j} = compute_retry_budget({i}, {j}); // padding padding padding\n"))
+            .collect();
         repo.write(&format!("src/m{i}.rs"), &format!("pub fn retry_budget_{i}() {{\n{body}}}\n"));
     }
     repo.commit_all("many long chunks");
     repo.json(&["scan", "--json"]);
     // The budget: the smaller of chat.context_tokens and the model's window, minus the answer.
-    let config = llm_config(&repo, "cite", "context_window = 100000\n[chat]\ncontext_tokens = 900\nanswer_tokens = 100\nmax_passages = 10\n");
+    let config = llm_config(
+        &repo,
+        "cite",
+        "context_window = 100000\n[chat]\ncontext_tokens = 900\nanswer_tokens = 100\nmax_passages = 10\n",
+    );
     let v = repo.json(&["--config", &config, "chat", "how is the retry budget computed?", "--json"]);
     assert_eq!(v["prompt_budget"], 800);
     let tokens = v["prompt_tokens"].as_u64().expect("prompt_tokens");
     assert!(tokens <= 800, "{tokens} tokens");
     assert!(!v["sources"].as_array().expect("sources").is_empty(), "at least one chunk");
-    let config = llm_config(&repo, "cite", "context_window = 700\n[chat]\ncontext_tokens = 5000\nanswer_tokens = 100\n");
+    let config =
+        llm_config(&repo, "cite", "context_window = 700\n[chat]\ncontext_tokens = 5000\nanswer_tokens = 100\n");
     let v = repo.json(&["--config", &config, "chat", "how is the retry budget computed?", "--json"]);
     assert_eq!(v["prompt_budget"], 600, "the model's window caps the budget");
     assert!(v["prompt_tokens"].as_u64().expect("tokens") <= 600);
@@ -422,7 +426,12 @@ fn interactive_session_through_stdin() {
     assert!(!text.contains("src/net.rs"), "nothing is answered after /quit: {text}");
     assert_eq!(text.matches("Confidence: ").count(), 1);
     // End of input ends the session too; JSON mode prints one document a line.
-    let out = repo.cmd().args(["chat", "--json"]).write_stdin("open a socket connection\nWhat changed?\n").output().expect("run");
+    let out = repo
+        .cmd()
+        .args(["chat", "--json"])
+        .write_stdin("open a socket connection\nWhat changed?\n")
+        .output()
+        .expect("run");
     assert!(out.status.success());
     let docs: Vec<Value> =
         stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
@@ -458,4 +467,38 @@ fn unknown_chat_config_key_is_a_usage_error() {
     let config = repo.config("[chat]\nthreshold = 0.5\n");
     let err = repo.fail(&["--config", &config, "chat", "anything"], 2);
     assert!(err.contains("threshold"), "{err}");
+}
+
+#[test]
+fn stale_index_and_changed_citations_are_flagged() {
+    let repo = sample();
+    // Lines move in the cited file after the scan, and HEAD moves.
+    repo.write("scripts/retry.py", &format!("# a new header line\n{RETRY_PY}"));
+    repo.commit_all("moved lines");
+    let v = repo.json(&["chat", "Where is retry with backoff handled?", "--json"]);
+    let stale = v["stale_citations"].as_array().expect("stale_citations");
+    assert!(stale.iter().any(|c| c["path"] == "scripts/retry.py"), "{v}");
+    let answer = v["answer"].as_str().expect("answer");
+    assert!(answer.contains("changed since the scan"), "{answer}");
+    assert!(answer.contains("HEAD is now"), "{answer}");
+    repo.json(&["scan", "--json"]);
+    let v = repo.json(&["chat", "Where is retry with backoff handled?", "--json"]);
+    assert_eq!(v["stale_citations"].as_array().map(Vec::len), Some(0), "{v}");
+    assert!(!v["answer"].as_str().expect("answer").contains("HEAD is now"));
+}
+
+#[test]
+fn what_changed_with_a_language_model_cites_changed_lines() {
+    let repo = sample();
+    repo.write("src/checksum.rs", &CHECKSUM_RS.replace("rotate_left(5)", "rotate_left(7)"));
+    let config = llm_config(&repo, "invent", "");
+    let v = repo.json(&["--config", &config, "chat", "Summarize the changes", "--json"]);
+    assert_eq!(v["kind"], "changes");
+    assert_eq!(v["mode"], "llm");
+    let citations: Vec<(String, usize, usize)> =
+        v["citations"].as_array().expect("citations").iter().map(|c| citation(&repo, c)).collect();
+    assert_eq!(citations, [("src/checksum.rs".to_string(), 6, 6)]);
+    assert_eq!(v["invalid_citations"][0]["path"], "src/invented.rs");
+    assert_eq!(v["changes"]["files"][0]["symbols"][0], "impl Crc > fn compute_checksum");
+    assert!(v["confidence"].as_f64().is_some_and(|c| c < 1.0), "an invented citation lowers it: {v}");
 }

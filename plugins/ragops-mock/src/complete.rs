@@ -170,7 +170,10 @@ mod tests {
     #[tokio::test]
     async fn cites_the_sources_it_was_given() {
         let prompt = "Sources:\n\n[1] src/a.rs:1-9 (fn a)\n```rust\nfn a() {}\n```\n\n[2] b.py:3-4\n```\n";
-        assert_eq!(with(MockBehavior::Cite).complete(&req(prompt)).await.unwrap().text, "The answer is in src/a.rs:1-9, with more in b.py:3-4.");
+        assert_eq!(
+            with(MockBehavior::Cite).complete(&req(prompt)).await.unwrap().text,
+            "The answer is in src/a.rs:1-9, with more in b.py:3-4."
+        );
         let invented = with(MockBehavior::Invent).complete(&req(prompt)).await.unwrap().text;
         assert!(invented.ends_with(&format!("See also {INVENTED_CITATION}.")), "{invented}");
         assert!(!with(MockBehavior::Uncited).complete(&req(prompt)).await.unwrap().text.contains(':'));

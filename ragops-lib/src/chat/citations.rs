@@ -155,7 +155,8 @@ mod tests {
     #[test]
     fn only_given_lines_are_valid() {
         let sources = [c("src/lib.rs", 10, 30), c("src/net.rs", 1, 6)];
-        let checked = check("In src/lib.rs:12-14 and src/net.rs:4, not src/invented.rs:1-3 nor src/lib.rs:25-40.", &sources);
+        let checked =
+            check("In src/lib.rs:12-14 and src/net.rs:4, not src/invented.rs:1-3 nor src/lib.rs:25-40.", &sources);
         assert_eq!(checked.valid, [c("src/lib.rs", 12, 14), c("src/net.rs", 4, 4)]);
         assert_eq!(checked.invalid, [c("src/invented.rs", 1, 3), c("src/lib.rs", 25, 40)]);
         assert_eq!(

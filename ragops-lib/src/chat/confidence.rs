@@ -58,8 +58,7 @@ impl Signals {
 
     /// Adds the citation factor of a language-model answer with `valid` and `invalid` citations.
     pub fn with_citations(mut self, valid: usize, invalid: usize) -> Self {
-        self.citations =
-            Some(if valid == 0 { UNGROUNDED_FACTOR } else { valid as f32 / (valid + invalid) as f32 });
+        self.citations = Some(if valid == 0 { UNGROUNDED_FACTOR } else { valid as f32 / (valid + invalid) as f32 });
         self
     }
 }

@@ -87,9 +87,10 @@ pub fn passage(hit: &Hit, question: &str) -> Passage {
         })
         .collect();
     // The definition the best line is in, when the chunk (a run of small items) has no symbol.
-    let symbol = chunk.symbol.clone().or_else(|| {
-        super::changes::line_symbols(&chunk.path, &chunk.text).get(best + 1).cloned().flatten()
-    });
+    let symbol = chunk
+        .symbol
+        .clone()
+        .or_else(|| super::changes::line_symbols(&chunk.path, &chunk.text).get(best + 1).cloned().flatten());
     let first = chunk.lines.start + start as u32;
     let last = (chunk.lines.start + end.max(start + 1) as u32 - 1).min(chunk.lines.end);
     Passage {

@@ -234,7 +234,8 @@ impl Chat {
             .into_iter()
             .filter(|h| h.leg == Leg::Lexical)
             .collect();
-        let vector = retriever.clone().with_kind(RetrieverKind::Vector).search(question, LEG_DEPTH, &self.filters).await?;
+        let vector =
+            retriever.clone().with_kind(RetrieverKind::Vector).search(question, LEG_DEPTH, &self.filters).await?;
         let chosen = extractive::select(&pool, self.config.max_passages);
         let mut answer = match &self.llm {
             None => {
@@ -267,7 +268,10 @@ impl Chat {
                     .iter()
                     .copied()
                     .filter(|h| {
-                        prompt.sources.iter().any(|s| s.citation.path == h.chunk.path && s.citation.start_line == h.chunk.lines.start)
+                        prompt
+                            .sources
+                            .iter()
+                            .any(|s| s.citation.path == h.chunk.path && s.citation.start_line == h.chunk.lines.start)
                     })
                     .collect();
                 let signals = confidence::signals(question, &used, &pool, &lexical, &vector);
@@ -281,10 +285,9 @@ impl Chat {
         answer.stale_citations = changed_since_scan(self.index.root(), &cited, &answer.citations);
         if !answer.stale_citations.is_empty() {
             let list: Vec<String> = answer.stale_citations.iter().map(ToString::to_string).collect();
-            answer.notes.push(format!(
-                "These cited lines changed since the scan (run `ragops scan`): {}.",
-                list.join(", ")
-            ));
+            answer
+                .notes
+                .push(format!("These cited lines changed since the scan (run `ragops scan`): {}.", list.join(", ")));
         }
         Ok(self.finish(answer, started))
     }
@@ -494,4 +497,106 @@ fn changed_since_scan(root: &Path, hits: &[&Hit], cited: &[Citation]) -> Vec<Cit
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use futures::stream;
+
+    use super::*;
+    use crate::provider::{Completion, CompletionStream, ModelId, Role};
+
+    /// Streams a fixed answer in three fragments and records the requests it gets.
+    #[derive(Debug)]
+    struct Recorder {
+        model: ModelId,
+        answer: String,
+        seen: Mutex<Vec<CompletionRequest>>,
+    }
+
+    #[async_trait]
+    impl LlmProvider for Recorder {
+        async fn complete(&self, req: &CompletionRequest) -> Result<Completion, ProviderError> {
+            self.seen.lock().unwrap().push(req.clone());
+            Ok(Completion::new(self.answer.clone()))
+        }
+        async fn complete_stream(&self, req: &CompletionRequest) -> Result<CompletionStream, ProviderError> {
+            self.seen.lock().unwrap().push(req.clone());
+            let third = self.answer.len() / 3;
+            let parts = vec![
+                Ok(self.answer[..third].to_string()),
+                Ok(self.answer[third..2 * third].to_string()),
+                Ok(self.answer[2 * third..].to_string()),
+            ];
+            Ok(stream::iter(parts).boxed())
+        }
+        fn model(&self) -> &ModelId {
+            &self.model
+        }
+    }
+
+    async fn indexed_repo() -> (tempfile::TempDir, Arc<Index>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("retry.py"),
+            "def retry_with_backoff(op):\n    for attempt in range(5):\n        op()\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("net.rs"), "pub fn open_socket() {}\n").unwrap();
+        let index = Index::builder().repo(dir.path()).build().unwrap();
+        index.scan().await.unwrap();
+        (dir, Arc::new(index))
+    }
+
+    #[tokio::test]
+    async fn streams_fragments_and_checks_citations() {
+        let (_dir, index) = indexed_repo().await;
+        let llm = Arc::new(Recorder {
+            model: ModelId::new("rec", "r1"),
+            answer: "Retries live in retry.py:1-3; also nowhere.rs:1-2.".into(),
+            seen: Mutex::new(Vec::new()),
+        });
+        let chat = Chat::new(index, Some(llm.clone() as Arc<dyn LlmProvider>))
+            .with_config(ChatConfig::default().with_answer_tokens(200));
+        let mut fragments: Vec<String> = Vec::new();
+        let answer = crate::telemetry::with_request_id(
+            "turn-1".into(),
+            chat.ask("where is retry_with_backoff?", &mut |f| fragments.push(f.to_string())),
+        )
+        .await
+        .unwrap();
+        assert_eq!(fragments.len(), 3);
+        assert_eq!(fragments.concat(), "Retries live in retry.py:1-3; also nowhere.rs:1-2.");
+        assert_eq!(answer.mode, AnswerMode::Llm);
+        assert_eq!(answer.citations, [Citation::new("retry.py", crate::model::LineRange::new(1, 3))]);
+        assert_eq!(answer.invalid_citations.len(), 1);
+        assert!(answer.grounded);
+        assert_eq!(answer.request_id.as_deref(), Some("turn-1"));
+        assert_eq!((answer.provider.as_deref(), answer.model.as_deref()), (Some("rec"), Some("r1")));
+        let seen = llm.seen.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        let req = &seen[0];
+        assert_eq!(req.request_id.as_deref(), Some("turn-1"), "the request id reaches the provider");
+        assert_eq!(req.max_tokens, Some(200));
+        assert_eq!(req.messages[0].role, Role::System);
+        assert!(req.messages[1].content.contains("retry.py:1-3"), "the chunk is a source");
+        assert!(prompt::approx_message_tokens(&req.messages) <= chat.prompt_budget().unwrap());
+    }
+
+    #[tokio::test]
+    async fn extractive_without_a_model_and_changes_without_an_index() {
+        let (dir, index) = indexed_repo().await;
+        let chat = Chat::new(index, None);
+        let answer = chat.ask("where is retry_with_backoff?", &mut |_| panic!("nothing streams")).await.unwrap();
+        assert_eq!(answer.mode, AnswerMode::Extractive);
+        assert_eq!(answer.citations[0].path, "retry.py");
+        assert!(answer.answer.contains(extractive::NO_LLM_NOTE));
+        // Not a git repository: a what-changed question is a clear error, not a retrieval.
+        let err = chat.ask("What changed?", &mut |_| {}).await.unwrap_err();
+        assert!(err.to_string().contains("not a git work tree"), "{err}");
+        drop(dir);
+    }
 }

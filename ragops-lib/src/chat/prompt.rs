@@ -48,7 +48,12 @@ pub struct Source {
 
 impl Source {
     /// A source.
-    pub fn new(citation: Citation, language: impl Into<String>, symbol: Option<String>, text: impl Into<String>) -> Self {
+    pub fn new(
+        citation: Citation,
+        language: impl Into<String>,
+        symbol: Option<String>,
+        text: impl Into<String>,
+    ) -> Self {
         Source { citation, language: language.into(), symbol, text: text.into() }
     }
 
@@ -96,7 +101,12 @@ pub struct Prompt {
 /// # Errors
 /// The instructions and the question alone exceed the budget ([`ConfigError::Invalid`] naming
 /// `chat.context_tokens`).
-pub fn build(question: &str, context: Option<&str>, candidates: &[Source], budget: usize) -> Result<Prompt, ConfigError> {
+pub fn build(
+    question: &str,
+    context: Option<&str>,
+    candidates: &[Source],
+    budget: usize,
+) -> Result<Prompt, ConfigError> {
     let user = |sources: &[Source]| render_user(question, context, sources);
     let base = approx_message_tokens(&[Message::new(Role::System, SYSTEM_PROMPT), Message::new(Role::User, user(&[]))]);
     if base > budget {
@@ -189,7 +199,12 @@ mod tests {
                 Some("fn retry_with_backoff".into()),
                 "pub fn retry_with_backoff() {\n    for attempt in 0..5 {\n        sleep(attempt);\n    }\n",
             ),
-            Source::new(Citation::new("README.md", LineRange::new(1, 2)), "markdown", None, "# Demo\nRetries back off.\n"),
+            Source::new(
+                Citation::new("README.md", LineRange::new(1, 2)),
+                "markdown",
+                None,
+                "# Demo\nRetries back off.\n",
+            ),
         ];
         let prompt = build("Where is retry handled?", None, &sources, 2000).unwrap();
         assert_eq!(prompt.sources.len(), 2);

@@ -631,8 +631,9 @@ mod tests {
 
     #[test]
     fn chat_table_validates_and_loads_back() {
-        let c = parse("[chat]\ncontext_tokens = 4000\nanswer_tokens = 300\nmax_passages = 3\nconfidence_threshold = 0.5\n")
-            .unwrap();
+        let c =
+            parse("[chat]\ncontext_tokens = 4000\nanswer_tokens = 300\nmax_passages = 3\nconfidence_threshold = 0.5\n")
+                .unwrap();
         assert_eq!(c.chat.context_tokens, Some(4000));
         assert_eq!(c.chat.answer_tokens, 300);
         assert_eq!(c.chat.max_passages, 3);

@@ -163,7 +163,9 @@ pub fn change_set(root: &Path, spec: &ChangeSpec) -> Result<ChangeSet, Error> {
                     let parent = h.parents().next();
                     let parent_tree = parent.as_ref().map(|p| p.tree()).transpose().map_err(git)?;
                     let description = match &parent {
-                        Some(p) => format!("the last commit: {}..{} (no uncommitted changes)", short(p.id()), short(h.id())),
+                        Some(p) => {
+                            format!("the last commit: {}..{} (no uncommitted changes)", short(p.id()), short(h.id()))
+                        }
                         None => format!("the last commit {} (the root commit; no uncommitted changes)", short(h.id())),
                     };
                     let range = ChangeRange {
