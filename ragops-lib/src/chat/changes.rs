@@ -37,7 +37,7 @@ static CHANGES_QUESTION: LazyLock<Option<Regex>> = LazyLock::new(|| {
     .ok()
 });
 
-/// Whether `question` asks what changed (see [`CHANGES_QUESTION`]'s phrasings).
+/// Whether `question` asks what changed (the phrasings are listed in docs/chat.md).
 pub fn is_changes_question(question: &str) -> bool {
     CHANGES_QUESTION.as_ref().is_some_and(|re| re.is_match(question))
 }
