@@ -502,3 +502,95 @@ fn what_changed_with_a_language_model_cites_changed_lines() {
     assert_eq!(v["changes"]["files"][0]["symbols"][0], "impl Crc > fn compute_checksum");
     assert!(v["confidence"].as_f64().is_some_and(|c| c < 1.0), "an invented citation lowers it: {v}");
 }
+
+/// Output of a process read on a thread, to wait for what it prints.
+#[cfg(target_os = "linux")]
+struct Screen {
+    buf: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+#[cfg(target_os = "linux")]
+impl Screen {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buf.lock().expect("screen")).into_owned()
+    }
+
+    /// Waits until `marker` has appeared `count` times.
+    fn wait_for(&self, marker: &str, count: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while self.text().matches(marker).count() < count {
+            assert!(std::time::Instant::now() < deadline, "waited for {count}x {marker:?}; screen:\n{}", self.text());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+/// The interactive session on a real terminal: util-linux `script` gives `ragops chat` a
+/// pseudo-terminal, so rustyline reads the keys, the answer streams, Ctrl-C cancels it.
+#[cfg(target_os = "linux")]
+#[test]
+fn interactive_session_on_a_pseudo_terminal() {
+    use std::io::{Read, Write};
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return;
+    }
+    let repo = sample();
+    let config = llm_config(&repo, "cite", "fragment_chars = 1\nfragment_delay_ms = 40\n");
+    let bin = assert_cmd::cargo::cargo_bin!("ragops");
+    let command = format!("{} --config {config} chat", bin.display());
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qec", &command, "/dev/null"]);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("RAGOPS_") {
+            cmd.env_remove(&k);
+        }
+    }
+    let mut child = cmd
+        .env("HOME", repo.tmp.path().join("home"))
+        .env("XDG_CONFIG_HOME", repo.tmp.path().join("xdg"))
+        .env("TERM", "xterm")
+        .current_dir(&repo.root)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn script");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let screen = Screen { buf: Default::default() };
+    let buf = screen.buf.clone();
+    let reader = std::thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            buf.lock().expect("screen").extend_from_slice(&chunk[..n]);
+        }
+    });
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut keys = |s: &str| {
+        stdin.write_all(s.as_bytes()).expect("type");
+        stdin.flush().expect("flush");
+    };
+    screen.wait_for("ragops> ", 1);
+    keys("Where is retry with backoff handled?\r");
+    screen.wait_for("The answer", 1);
+    keys("\u{3}"); // Ctrl-C while the answer streams
+    screen.wait_for("(answer cancelled)", 1);
+    screen.wait_for("ragops> ", 2);
+    keys("Where is retry with backoff handled?\r");
+    screen.wait_for("Confidence: ", 1);
+    screen.wait_for("ragops> ", 3);
+    keys("/sources\r");
+    screen.wait_for("ragops> ", 4);
+    keys("/quit\r");
+    let status = child.wait().expect("wait");
+    reader.join().expect("reader");
+    let text = screen.text();
+    assert!(status.success(), "{text}");
+    assert!(text.contains("Sources: scripts/retry.py:"), "{text}");
+    let after_sources = text.rsplit("/sources").next().expect("after /sources");
+    assert!(after_sources.contains("scripts/retry.py:"), "/sources lists the citations: {text}");
+    assert_eq!(text.matches("Confidence: ").count(), 1, "the cancelled answer is not finished: {text}");
+}

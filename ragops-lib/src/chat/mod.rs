@@ -439,8 +439,14 @@ impl Chat {
         }
         tracing::info!(
             event = "chat.answer",
-            kind = ?a.kind,
-            mode = ?a.mode,
+            kind = match a.kind {
+                QuestionKind::Question => "question",
+                QuestionKind::Changes => "changes",
+            },
+            mode = match a.mode {
+                AnswerMode::Extractive => "extractive",
+                AnswerMode::Llm => "llm",
+            },
             confidence = a.confidence,
             confidence_kind = CONFIDENCE_KIND,
             grounded = a.grounded,
