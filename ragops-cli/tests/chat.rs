@@ -180,6 +180,33 @@ fn extractive_answer_cites_the_right_file() {
 }
 
 #[test]
+fn filters_restrict_the_passages() {
+    let repo = sample();
+    let v = repo.json(&["chat", "retry backoff socket checksum", "--lang", "rust", "--json"]);
+    let citations = v["citations"].as_array().expect("citations");
+    assert!(!citations.is_empty());
+    assert!(citations.iter().all(|c| c["path"].as_str().is_some_and(|p| p.ends_with(".rs"))), "{v}");
+    let v = repo.json(&["chat", "retry backoff socket checksum", "--path", "scripts/**", "--json"]);
+    let citations = v["citations"].as_array().expect("citations");
+    assert!(!citations.is_empty());
+    assert!(citations.iter().all(|c| c["path"] == "scripts/retry.py"), "{v}");
+}
+
+#[test]
+fn unknown_or_misconfigured_language_models_are_usage_errors() {
+    let repo = sample();
+    let config = repo.config("[llm]\nprovider = \"nope\"\n");
+    let err = repo.fail(&["--config", &config, "chat", "anything"], 2);
+    assert!(err.contains("unknown llm provider `nope`"), "{err}");
+    let config = llm_config(&repo, "cite", "temperature = 3\n");
+    let err = repo.fail(&["--config", &config, "chat", "anything"], 2);
+    assert!(err.contains("llm.mock") && err.contains("temperature"), "{err}");
+    let config = llm_config(&repo, "sing", "");
+    let err = repo.fail(&["--config", &config, "chat", "anything"], 2);
+    assert!(err.contains("sing"), "{err}");
+}
+
+#[test]
 fn extractive_text_output_has_citations_note_and_confidence() {
     let repo = sample();
     let out = repo.run(&["chat", "open a socket connection"]);
@@ -414,7 +441,7 @@ fn interactive_session_through_stdin() {
     let out = repo
         .cmd()
         .args(["chat"])
-        .write_stdin("Where is retry with backoff handled?\n/sources\n/help\n/quit\nopen a socket connection\n")
+        .write_stdin("Where is retry with backoff handled?\n/sources\n/help\n/bogus\n/quit\nopen a socket connection\n")
         .output()
         .expect("run");
     let text = stdout(&out);
@@ -425,6 +452,7 @@ fn interactive_session_through_stdin() {
     assert!(text.contains("/quit"), "/help: {text}");
     assert!(!text.contains("src/net.rs"), "nothing is answered after /quit: {text}");
     assert_eq!(text.matches("Confidence: ").count(), 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown command /bogus"), "an unknown command is named");
     // End of input ends the session too; JSON mode prints one document a line.
     let out = repo
         .cmd()
@@ -584,7 +612,7 @@ fn interactive_session_on_a_pseudo_terminal() {
     screen.wait_for("ragops> ", 3);
     keys("/sources\r");
     screen.wait_for("ragops> ", 4);
-    keys("/quit\r");
+    keys("\u{4}"); // Ctrl-D quits
     let status = child.wait().expect("wait");
     reader.join().expect("reader");
     let text = screen.text();

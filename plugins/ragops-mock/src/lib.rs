@@ -49,6 +49,7 @@ fn invalid(key: &str, e: impl std::fmt::Display) -> Error {
     Error::Config(ConfigError::Invalid {
         key: key.to_string(),
         origin: String::new(),
-        message: e.to_string().trim().to_string(),
+        // One line: toml's messages span several.
+        message: e.to_string().split_whitespace().collect::<Vec<_>>().join(" "),
     })
 }
