@@ -281,8 +281,7 @@ impl Chat {
         if let Some(stale) = stale {
             answer.notes.push(stale.clone());
         }
-        let cited: Vec<&Hit> = chosen.to_vec();
-        answer.stale_citations = changed_since_scan(self.index.root(), &cited, &answer.citations);
+        answer.stale_citations = changed_since_scan(self.index.root(), &chosen, &answer.citations);
         if !answer.stale_citations.is_empty() {
             let list: Vec<String> = answer.stale_citations.iter().map(ToString::to_string).collect();
             answer
