@@ -54,6 +54,9 @@ pub(crate) enum Command {
     Scan(ScanArgs),
     /// Search the index: the best chunks (or files) for a query, with citations.
     Search(SearchArgs),
+    /// Ask a question (answered with citations; extractively without a language model), ask
+    /// what changed, or start an interactive session when no question is given.
+    Chat(ChatArgs),
     /// Show the index's metadata and counts.
     Status,
     /// Measure retrieval quality on the repository's own git history, or on labelled queries.
@@ -69,6 +72,7 @@ impl Command {
         match self {
             Command::Scan(_) => "scan",
             Command::Search(_) => "search",
+            Command::Chat(_) => "chat",
             Command::Status => "status",
             Command::Eval(_) => "eval",
             Command::Config(_) => "config",
@@ -115,6 +119,25 @@ pub(crate) struct SearchArgs {
     /// Rank distinct files instead of chunks.
     #[arg(long)]
     pub(crate) files: bool,
+    /// Only paths matching this glob (e.g. 'src/**/*.rs').
+    #[arg(long, value_name = "GLOB")]
+    pub(crate) path: Option<String>,
+    /// Only this language (e.g. rust, python).
+    #[arg(long, value_name = "LANG")]
+    pub(crate) lang: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ChatArgs {
+    /// The question; without one (and without --changes), an interactive session.
+    pub(crate) question: Option<String>,
+    /// Answer what changed: uncommitted changes against HEAD, else the last commit (questions
+    /// like "What changed?" are detected without it).
+    #[arg(long)]
+    pub(crate) changes: bool,
+    /// With --changes: the changes from this git ref to the working tree.
+    #[arg(long, value_name = "REF", requires = "changes")]
+    pub(crate) base_ref: Option<String>,
     /// Only paths matching this glob (e.g. 'src/**/*.rs').
     #[arg(long, value_name = "GLOB")]
     pub(crate) path: Option<String>,

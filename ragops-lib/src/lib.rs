@@ -24,6 +24,7 @@
 //! | `test-utils` | [`testing`]: conformance suites for provider and store implementations |
 //! | `failpoints` | crash points in the write path for tests, selected by `RAGOPS_FAILPOINT` ([`failpoint`]) |
 
+pub mod chat;
 pub mod config;
 pub mod error;
 pub mod eval;

@@ -3,11 +3,16 @@
 //!
 //! `[embedding.mock]` accepts `dimensions`-independent knobs for failure tests:
 //! `fail_after_calls = N` makes every call after the N-th fail (a transient error).
+//!
+//! `[llm.mock]` chooses what the model answers: `behavior = "echo"` (default), `"cite"` (cites
+//! the first sources of its prompt), `"invent"` (also cites lines it was never given),
+//! `"uncited"`, `"fail"` (a permanent error) or `"transient"`; `fragment_chars`,
+//! `fragment_delay_ms` shape its stream and `context_window` sets the window it reports.
 
 mod complete;
 mod embed;
 
-pub use complete::MockLlm;
+pub use complete::{INVENTED_CITATION, MockBehavior, MockLlm, MockLlmOptions};
 pub use embed::{MockEmbedder, MockEmbedderOptions};
 
 use std::sync::Arc;
@@ -32,10 +37,10 @@ pub fn register(registry: &mut Registry) {
     registry.register_llm(
         MOCK_PROVIDER,
         Arc::new(|s: &ProviderSettings| {
-            if let Some(k) = s.options.keys().next() {
-                return Err(invalid("llm.mock", format!("unknown key `{k}`")));
-            }
-            Ok(Arc::new(MockLlm::new()) as _)
+            let options: MockLlmOptions = toml::Value::Table(s.options.clone())
+                .try_into()
+                .map_err(|e: toml::de::Error| invalid("llm.mock", e))?;
+            Ok(Arc::new(MockLlm::with_options(options)) as _)
         }),
     );
 }
@@ -44,6 +49,7 @@ fn invalid(key: &str, e: impl std::fmt::Display) -> Error {
     Error::Config(ConfigError::Invalid {
         key: key.to_string(),
         origin: String::new(),
-        message: e.to_string().trim().to_string(),
+        // One line: toml's messages span several.
+        message: e.to_string().split_whitespace().collect::<Vec<_>>().join(" "),
     })
 }

@@ -1,5 +1,6 @@
 //! One module per command: arguments → library call → rendering.
 
+pub(crate) mod chat;
 pub(crate) mod config;
 pub(crate) mod eval;
 pub(crate) mod scan;

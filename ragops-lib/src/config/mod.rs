@@ -62,6 +62,8 @@ pub struct Config {
     pub limit: usize,
     /// How results are ranked.
     pub ranking: RankingParams,
+    /// How `ragops chat` answers.
+    pub chat: ChatConfig,
     /// The file this came from, if any.
     pub source: Option<PathBuf>,
     /// How the file was found.
@@ -116,6 +118,65 @@ impl Default for ScanConfig {
     }
 }
 
+/// Default tokens kept for a language model's answer.
+pub const DEFAULT_ANSWER_TOKENS: usize = 1024;
+/// Default passages an answer uses.
+pub const DEFAULT_MAX_PASSAGES: usize = 5;
+/// Default confidence below which an answer says it is not confident.
+pub const DEFAULT_CONFIDENCE_THRESHOLD: f32 = 0.35;
+
+/// How `ragops chat` answers (`[chat]`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct ChatConfig {
+    /// Token budget of a prompt plus its answer; `None` means the model's context window.
+    /// The smaller of this and the model's window is used.
+    pub context_tokens: Option<usize>,
+    /// Tokens reserved for the answer out of the budget.
+    pub answer_tokens: usize,
+    /// Passages an answer uses at most.
+    pub max_passages: usize,
+    /// Below this heuristic confidence the answer says it is not confident.
+    pub confidence_threshold: f32,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        ChatConfig {
+            context_tokens: None,
+            answer_tokens: DEFAULT_ANSWER_TOKENS,
+            max_passages: DEFAULT_MAX_PASSAGES,
+            confidence_threshold: DEFAULT_CONFIDENCE_THRESHOLD,
+        }
+    }
+}
+
+impl ChatConfig {
+    /// Sets the token budget.
+    pub fn with_context_tokens(mut self, tokens: Option<usize>) -> Self {
+        self.context_tokens = tokens;
+        self
+    }
+
+    /// Sets the tokens reserved for the answer.
+    pub fn with_answer_tokens(mut self, tokens: usize) -> Self {
+        self.answer_tokens = tokens;
+        self
+    }
+
+    /// Sets the most passages an answer uses.
+    pub fn with_max_passages(mut self, n: usize) -> Self {
+        self.max_passages = n.max(1);
+        self
+    }
+
+    /// Sets the confidence threshold.
+    pub fn with_confidence_threshold(mut self, t: f32) -> Self {
+        self.confidence_threshold = t;
+        self
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -128,6 +189,7 @@ impl Default for Config {
             store: StoreSettings::new("hnsw"),
             limit: DEFAULT_LIMIT,
             ranking: RankingParams::default(),
+            chat: ChatConfig::default(),
             source: None,
             origin: ConfigOrigin::Defaults,
         }
@@ -303,6 +365,32 @@ impl Config {
                 k.candidates = n;
             }
         }
+        if let Some(chat) = file.chat {
+            if let Some(n) = chat.context_tokens {
+                if n < 256 {
+                    return Err(invalid("chat.context_tokens", format!("must be at least 256, not {n}")));
+                }
+                c.chat.context_tokens = Some(n);
+            }
+            if let Some(n) = chat.answer_tokens {
+                if n == 0 {
+                    return Err(invalid("chat.answer_tokens", "must be at least 1".into()));
+                }
+                c.chat.answer_tokens = n;
+            }
+            if let Some(n) = chat.max_passages {
+                if !(1..=100).contains(&n) {
+                    return Err(invalid("chat.max_passages", format!("must be between 1 and 100, not {n}")));
+                }
+                c.chat.max_passages = n;
+            }
+            if let Some(t) = chat.confidence_threshold {
+                if !(0.0..=1.0).contains(&t) {
+                    return Err(invalid("chat.confidence_threshold", format!("must be between 0 and 1, not {t}")));
+                }
+                c.chat.confidence_threshold = t;
+            }
+        }
         Ok(c)
     }
 
@@ -357,6 +445,14 @@ impl Config {
         retrieval.insert("file_chunks".into(), (k.file_chunks as i64).into());
         retrieval.insert("candidates".into(), (k.candidates as i64).into());
         root.insert("retrieval".into(), retrieval.into());
+        let mut chat = toml::Table::new();
+        if let Some(n) = self.chat.context_tokens {
+            chat.insert("context_tokens".into(), (n as i64).into());
+        }
+        chat.insert("answer_tokens".into(), (self.chat.answer_tokens as i64).into());
+        chat.insert("max_passages".into(), (self.chat.max_passages as i64).into());
+        chat.insert("confidence_threshold".into(), f64::from(self.chat.confidence_threshold).into());
+        root.insert("chat".into(), chat.into());
         let mut value = toml::Value::Table(root);
         crate::secret::mask_toml(&mut value);
         toml::to_string_pretty(&value).unwrap_or_default()
@@ -531,6 +627,29 @@ mod tests {
         assert_eq!(again.chunking, c.chunking);
         assert_eq!(again.embedding, c.embedding);
         assert_eq!(again.store, c.store);
+    }
+
+    #[test]
+    fn chat_table_validates_and_loads_back() {
+        let c =
+            parse("[chat]\ncontext_tokens = 4000\nanswer_tokens = 300\nmax_passages = 3\nconfidence_threshold = 0.5\n")
+                .unwrap();
+        assert_eq!(c.chat.context_tokens, Some(4000));
+        assert_eq!(c.chat.answer_tokens, 300);
+        assert_eq!(c.chat.max_passages, 3);
+        assert_eq!(c.chat.confidence_threshold, 0.5);
+        assert_eq!(parse(&c.to_display_toml()).unwrap().chat, c.chat);
+        assert_eq!(parse(&Config::default().to_display_toml()).unwrap().chat, ChatConfig::default());
+        for (text, key) in [
+            ("[chat]\ncontext_tokens = 10\n", "chat.context_tokens"),
+            ("[chat]\nanswer_tokens = 0\n", "chat.answer_tokens"),
+            ("[chat]\nmax_passages = 0\n", "chat.max_passages"),
+            ("[chat]\nconfidence_threshold = 1.5\n", "chat.confidence_threshold"),
+            ("[chat]\nthreshold = 0.5\n", "threshold"),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
     }
 
     #[test]

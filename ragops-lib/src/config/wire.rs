@@ -23,6 +23,8 @@ pub struct ConfigFile {
     pub store: Option<StoreWire>,
     /// `[retrieval]`
     pub retrieval: Option<RetrievalWire>,
+    /// `[chat]`
+    pub chat: Option<ChatWire>,
 }
 
 /// `[index]`: where the index lives and what it is called.
@@ -116,4 +118,19 @@ pub struct RetrievalWire {
     pub file_leg_weight: Option<f32>,
     /// Boost of chunks that define the symbol a symbol-like query names.
     pub definition_boost: Option<f32>,
+}
+
+/// `[chat]`
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatWire {
+    /// Token budget of a prompt and its answer (default: the model's context window; never
+    /// more than it).
+    pub context_tokens: Option<usize>,
+    /// Tokens kept for the answer out of the budget.
+    pub answer_tokens: Option<usize>,
+    /// Passages (retrieved chunks) an answer uses at most.
+    pub max_passages: Option<usize>,
+    /// Below this heuristic confidence the answer says it is not confident.
+    pub confidence_threshold: Option<f32>,
 }
