@@ -12,6 +12,7 @@ use crate::error::ProviderError;
 use crate::model::Embedding;
 
 pub mod builtin;
+pub mod static_model;
 pub mod registry;
 
 pub use builtin::BuiltinEmbedder;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::builtin::{BUILTIN_PROVIDER, BuiltinEmbedder, DEFAULT_DIMENSIONS};
+use super::builtin::{BUILTIN_PROVIDER, BuiltinEmbedder, DEFAULT_DIMENSIONS, DEFAULT_SEMANTIC_SHARE};
 use super::{EmbeddingProvider, LlmProvider};
 use crate::error::{ConfigError, Error};
 use crate::store::{HnswStore, HnswStoreOptions, IndexStore, OpenMode};
@@ -186,28 +186,39 @@ fn unknown<'a>(kind: &'static str, name: &str, known: impl Iterator<Item = &'a S
     })
 }
 
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BuiltinWire {
+    semantic_share: Option<f32>,
+}
+
 fn builtin_factory(s: &ProviderSettings) -> Result<Arc<dyn EmbeddingProvider>, Error> {
-    if let Some(model) = &s.model {
-        let default = BuiltinEmbedder::new(s.dimensions.unwrap_or(DEFAULT_DIMENSIONS));
-        if model != &default.model().name {
-            return Err(Error::Config(ConfigError::Invalid {
-                key: "embedding.model".into(),
-                origin: String::new(),
-                message: format!(
-                    "the builtin provider has one model per dimension; leave `model` unset (it would be `{}`)",
-                    default.model().name
-                ),
-            }));
-        }
+    let invalid = |key: &str, message: String| {
+        Error::Config(ConfigError::Invalid { key: key.into(), origin: String::new(), message })
+    };
+    let wire: BuiltinWire = toml::Value::Table(s.options.clone())
+        .try_into()
+        .map_err(|e: toml::de::Error| invalid("embedding.builtin", e.message().to_string()))?;
+    let share = wire.semantic_share.unwrap_or(DEFAULT_SEMANTIC_SHARE);
+    if !(0.0..=1.0).contains(&share) {
+        return Err(invalid("embedding.builtin.semantic_share", "must be between 0 and 1".into()));
     }
-    if let Some(k) = s.options.keys().next() {
-        return Err(Error::Config(ConfigError::Invalid {
-            key: format!("embedding.builtin.{k}"),
-            origin: String::new(),
-            message: "unknown key".into(),
-        }));
+    let embedder = BuiltinEmbedder::with_share(s.dimensions.unwrap_or(DEFAULT_DIMENSIONS), share);
+    if let Some(model) = &s.model
+        && model != &embedder.model().name
+    {
+        return Err(invalid(
+            "embedding.model",
+            format!(
+                "the builtin provider's model follows from its settings; leave `model` unset (it would be `{}`)",
+                embedder.model().name
+            ),
+        ));
     }
-    Ok(Arc::new(BuiltinEmbedder::new(s.dimensions.unwrap_or(DEFAULT_DIMENSIONS))))
+    embedder.verify().map_err(|e| {
+        Error::Provider(crate::error::ProviderError::Permanent { provider: BUILTIN_PROVIDER.into(), message: e.to_string() })
+    })?;
+    Ok(Arc::new(embedder))
 }
 
 #[derive(serde::Deserialize)]
