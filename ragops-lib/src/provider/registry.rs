@@ -262,3 +262,35 @@ fn hnsw_factory(s: &StoreSettings, loc: &StoreLocation) -> Result<Arc<dyn IndexS
     l.vague_weight = wire.vague_weight.unwrap_or(l.vague_weight).clamp(0.0, 10.0);
     Ok(Arc::new(HnswStore::open(&loc.dir, loc.mode, o)?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(options: &str, model: Option<&str>) -> ProviderSettings {
+        ProviderSettings {
+            name: BUILTIN_PROVIDER.into(),
+            model: model.map(str::to_string),
+            dimensions: None,
+            batch_size: None,
+            concurrency: None,
+            options: toml::from_str(options).unwrap(),
+        }
+    }
+
+    #[test]
+    fn builtin_factory_builds_the_default_mix() {
+        let e = builtin_factory(&settings("", None)).unwrap();
+        assert_eq!(e.model(), BuiltinEmbedder::default().model());
+        let e = builtin_factory(&settings("semantic_share = 1.0", None)).unwrap();
+        assert_eq!(e.dimensions(), 256);
+    }
+
+    #[test]
+    fn builtin_factory_refuses_bad_settings() {
+        let err = |options: &str, model: Option<&str>| builtin_factory(&settings(options, model)).unwrap_err().to_string();
+        assert!(err("semantic_share = 1.5", None).contains("between 0 and 1"));
+        assert!(err("shares = 1", None).contains("embedding.builtin"));
+        assert!(err("", Some("feature-hash-v1-384d-0123456789ab")).contains("leave `model` unset"));
+    }
+}
