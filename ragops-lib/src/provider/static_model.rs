@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use crate::lexical::tokenize;
+use crate::lexical::{Token, tokenize};
 
 /// The weights: `RGSE`, u32 version, u32 rows, u32 dims, rows × f32 scale, rows × dims int8.
 static EMBEDDINGS: &[u8] = include_bytes!("../../models/minilm-static/embeddings.bin");
@@ -160,34 +160,55 @@ impl StaticModel {
     pub fn words(text: &str) -> Vec<String> {
         let tokens = tokenize(text);
         let mut words = Vec::with_capacity(tokens.len());
-        let mut iter = tokens.into_iter().peekable();
-        while let Some(t) = iter.next() {
-            // A whole identifier followed by its parts: keep the parts only.
-            if t.whole && iter.peek().is_some_and(|n| !n.whole) {
-                continue;
-            }
-            words.push(t.text);
-        }
+        for_each_word(&tokens, |w| words.push(w.to_string()));
         words
     }
 
     /// The mean of the token vectors of `text`'s words, L2-normalised (zero if no word is known).
     pub fn embed(&self, text: &str) -> Vec<f32> {
-        let mut ids = Vec::new();
-        for word in Self::words(text) {
-            self.word_pieces(&word, &mut ids);
-        }
+        self.embed_tokens(&tokenize(text))
+    }
+
+    /// [`embed`](Self::embed) from the text's code-aware tokens (shared with other consumers).
+    pub fn embed_tokens(&self, tokens: &[Token]) -> Vec<f32> {
+        // Each distinct word is split and looked up once, then weighted by its count; words are
+        // summed in order of first appearance, so the result is bit-for-bit deterministic.
+        let mut slots: HashMap<&str, usize> = HashMap::new();
+        let mut counts: Vec<(&str, u32)> = Vec::new();
+        for_each_word(tokens, |w| {
+            let slot = *slots.entry(w).or_insert_with(|| {
+                counts.push((w, 0));
+                counts.len() - 1
+            });
+            counts[slot].1 += 1;
+        });
         let mut acc = vec![0.0f32; self.dims];
-        for &id in &ids {
-            let row = id as usize;
-            let scale = self.scales[row];
-            let weights = &self.weights[row * self.dims..(row + 1) * self.dims];
-            for (a, &w) in acc.iter_mut().zip(weights) {
-                *a += scale * f32::from(w);
+        let mut ids = Vec::new();
+        for (word, count) in counts {
+            ids.clear();
+            self.word_pieces(word, &mut ids);
+            for &id in &ids {
+                let row = id as usize;
+                let scale = self.scales[row] * count as f32;
+                let weights = &self.weights[row * self.dims..(row + 1) * self.dims];
+                for (a, &w) in acc.iter_mut().zip(weights) {
+                    *a += scale * f32::from(w);
+                }
             }
         }
         super::builtin::normalize(&mut acc);
         acc
+    }
+}
+
+/// Calls `f` with each word the model is fed, in order: a whole identifier followed by its
+/// parts gives the parts only.
+fn for_each_word<'a>(tokens: &'a [Token], mut f: impl FnMut(&'a str)) {
+    for (i, t) in tokens.iter().enumerate() {
+        if t.whole && tokens.get(i + 1).is_some_and(|n| !n.whole) {
+            continue;
+        }
+        f(&t.text);
     }
 }
 
