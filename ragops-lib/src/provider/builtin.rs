@@ -63,17 +63,8 @@ impl BuiltinEmbedder {
             crate::lexical::stopwords().join(",")
         );
         let digest = blake3::hash(params.as_bytes()).to_hex();
-        let name = format!(
-            "{MODEL_NAME}-{}+hash{hash_dims}-v{SCHEME_VERSION}-{}",
-            &MODEL_BLAKE3[..8],
-            &digest[..12]
-        );
-        BuiltinEmbedder {
-            model: ModelId::new(BUILTIN_PROVIDER, name),
-            hash_dims,
-            semantic_share,
-            semantic_dims,
-        }
+        let name = format!("{MODEL_NAME}-{}+hash{hash_dims}-v{SCHEME_VERSION}-{}", &MODEL_BLAKE3[..8], &digest[..12]);
+        BuiltinEmbedder { model: ModelId::new(BUILTIN_PROVIDER, name), hash_dims, semantic_share, semantic_dims }
     }
 
     /// Checks that the shipped model loads (its checksum matches).

@@ -12,8 +12,8 @@ use crate::error::ProviderError;
 use crate::model::Embedding;
 
 pub mod builtin;
-pub mod static_model;
 pub mod registry;
+pub mod static_model;
 
 pub use builtin::BuiltinEmbedder;
 pub use registry::{EmbeddingFactory, LlmFactory, ProviderSettings, Registry, StoreFactory, StoreSettings};

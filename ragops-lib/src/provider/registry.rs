@@ -216,7 +216,10 @@ fn builtin_factory(s: &ProviderSettings) -> Result<Arc<dyn EmbeddingProvider>, E
         ));
     }
     embedder.verify().map_err(|e| {
-        Error::Provider(crate::error::ProviderError::Permanent { provider: BUILTIN_PROVIDER.into(), message: e.to_string() })
+        Error::Provider(crate::error::ProviderError::Permanent {
+            provider: BUILTIN_PROVIDER.into(),
+            message: e.to_string(),
+        })
     })?;
     Ok(Arc::new(embedder))
 }
@@ -288,7 +291,8 @@ mod tests {
 
     #[test]
     fn builtin_factory_refuses_bad_settings() {
-        let err = |options: &str, model: Option<&str>| builtin_factory(&settings(options, model)).unwrap_err().to_string();
+        let err =
+            |options: &str, model: Option<&str>| builtin_factory(&settings(options, model)).unwrap_err().to_string();
         assert!(err("semantic_share = 1.5", None).contains("between 0 and 1"));
         assert!(err("shares = 1", None).contains("embedding.builtin"));
         assert!(err("", Some("feature-hash-v1-384d-0123456789ab")).contains("leave `model` unset"));

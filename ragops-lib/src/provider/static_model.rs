@@ -85,7 +85,8 @@ impl StaticModel {
         if embeddings.len() < 16 || &embeddings[..4] != MAGIC {
             return Err(format("missing RGSE header"));
         }
-        let word = |i: usize| u32::from_le_bytes([embeddings[i], embeddings[i + 1], embeddings[i + 2], embeddings[i + 3]]);
+        let word =
+            |i: usize| u32::from_le_bytes([embeddings[i], embeddings[i + 1], embeddings[i + 2], embeddings[i + 3]]);
         if word(4) != FORMAT_VERSION {
             return Err(format("unknown format version"));
         }
@@ -269,7 +270,10 @@ mod tests {
 
     #[test]
     fn words_are_identifier_parts() {
-        assert_eq!(StaticModel::words("fn parseHttpResponse(max_size)"), ["fn", "parse", "http", "response", "max", "size"]);
+        assert_eq!(
+            StaticModel::words("fn parseHttpResponse(max_size)"),
+            ["fn", "parse", "http", "response", "max", "size"]
+        );
     }
 
     #[test]
