@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Git-history retrieval benchmark over six repositories (docs/benchmarks.md).
 # usage: benches/retrieval/history.sh LABEL [extra `ragops eval` args...]
-# env: RAGOPS (binary, default target/release/ragops), MIRRORS (default /work/.mirror), OUT (default /tmp/ragops-bench)
+# env: WORK (keep each repository's evaluation index under $WORK/<repo>, so that runs that only
+#   change ranking settings re-use the vectors; default: temporary), RAGOPS (binary, default target/release/ragops), MIRRORS (default /work/.mirror), OUT (default /tmp/ragops-bench)
 set -euo pipefail
 label=$1; shift
 R=${RAGOPS:-target/release/ragops}
@@ -10,7 +11,8 @@ OUT=${OUT:-/tmp/ragops-bench}
 mkdir -p "$OUT"
 repos="sharkdp+fd sharkdp+bat tokio-rs+tracing psf+requests pallets+click serde-rs+serde"
 for r in $repos; do
-  "$R" --repo "$M/$r/repo" eval "$@" --since 2021-11-24 --until 2026-11-24 --json > "$OUT/$label.$r.json" 2> "$OUT/$label.$r.err" &
+  workarg=(); [ -n "${WORK:-}" ] && workarg=(--work-dir "$WORK/$r")
+  "$R" --repo "$M/$r/repo" eval "$@" "${workarg[@]}" --since 2021-11-24 --until 2026-11-24 --json > "$OUT/$label.$r.json" 2> "$OUT/$label.$r.err" &
 done
 wait
 python3 - "$label" "$OUT" $repos <<'PY'

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # semble-dev benchmark: NDCG@10 over 12 repositories at pinned revisions (docs/benchmarks.md).
 # usage: benches/retrieval/semble.sh LABEL [extra `ragops eval` args...]
-# env: RAGOPS, MIRRORS, OUT as in history.sh; BENCH (default ../shared/bench/semble-dev)
+# env: WORK (keep each repository's evaluation index under $WORK/<repo>, so that runs that only
+#   change ranking settings re-use the vectors; default: temporary), RAGOPS, MIRRORS, OUT as in history.sh; BENCH (default ../shared/bench/semble-dev)
 set -euo pipefail
 label=$1; shift
 R=${RAGOPS:-target/release/ragops}
@@ -17,7 +18,8 @@ for r in json.load(open(sys.argv[1])):
 PY
 while read -r name mirror rev root; do
   rootarg=(); [ -n "$root" ] && rootarg=(--root "$root")
-  "$R" --repo "$M/$mirror/repo" eval "$@" --queries "$B/annotations/$name.json" --rev "$rev" "${rootarg[@]}" --json \
+  workarg=(); [ -n "${WORK:-}" ] && workarg=(--work-dir "$WORK/$name")
+  "$R" --repo "$M/$mirror/repo" eval "$@" --queries "$B/annotations/$name.json" --rev "$rev" "${rootarg[@]}" "${workarg[@]}" --json \
     > "$OUT/$label.$name.json" 2> "$OUT/$label.$name.err" &
 done < "$OUT/semble-repos.txt"
 wait

@@ -1314,7 +1314,7 @@ fn json_logs_follow_the_schema_and_time_embeddings_on_both_paths() {
     assert_eq!(batch["path"], "ingest");
     assert!(batch["latency_ms"].is_number() && batch["batch_size"].as_u64() >= Some(1), "{batch}");
     assert_eq!(batch["provider"], "builtin");
-    assert!(batch["model"].as_str().is_some_and(|m| m.starts_with("feature-hash")), "{batch}");
+    assert!(batch["model"].as_str().is_some_and(|m| m.starts_with("minilm-l6-static")), "{batch}");
     let finished = scan_lines.iter().find(|v| v["event"] == "scan.finished").expect("scan.finished");
     for key in ["files_indexed", "chunks", "bytes", "cache_hits", "cache_misses", "mb_per_s", "latency_ms"] {
         assert!(finished[key].is_number(), "scan.finished.{key}: {finished}");

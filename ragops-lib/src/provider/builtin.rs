@@ -1,72 +1,102 @@
-//! The built-in offline embedder: code-aware feature hashing.
+//! The built-in offline embedder: a static embedding model shipped in the crate, optionally
+//! mixed with code-aware feature hashing.
 //!
-//! Each text is split into code-aware tokens ([`crate::lexical::tokenize`]); every token adds a
-//! sublinear weight (`1 + ln tf`, whole identifiers counting more than their parts) to one of
-//! `dimensions` buckets chosen by a hash, with a sign from the same hash so that collisions
-//! cancel out on average; the vector is L2-normalised. It needs no model file, no network and
-//! no server, is deterministic, and runs at hundreds of MB/s.
+//! The semantic part is [`StaticModel`] (token vectors distilled from all-MiniLM-L6-v2, mean
+//! pooled over the identifier-split words of the text). The hashing part splits the text into
+//! code-aware tokens ([`crate::lexical::tokenize`]); every token adds a sublinear weight
+//! (`1 + ln tf`, whole identifiers counting more than their parts) to one of `hash_dims` buckets
+//! chosen by a hash, with a sign from the same hash so that collisions cancel out on average.
+//! Both parts are L2-normalised and concatenated with weights `√share` and `√(1 − share)`, so
+//! the cosine of two vectors is `share · cos_semantic + (1 − share) · cos_hashing`. It needs no
+//! model download, no network and no server, and is deterministic.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 
+use super::static_model::{MODEL_BLAKE3, MODEL_NAME, ModelError, StaticModel};
 use super::{EmbeddingProvider, ModelId};
 use crate::error::ProviderError;
-use crate::lexical::tokenize;
+use crate::lexical::{Token, tokenize};
 use crate::model::Embedding;
 
 /// The provider name of the built-in embedder.
 pub const BUILTIN_PROVIDER: &str = "builtin";
 
-/// Default vector length of the built-in embedder.
+/// Default length of the feature-hashing part of the vector (`embedding.dimensions` sets it).
 pub const DEFAULT_DIMENSIONS: usize = 384;
 
+/// Default share of the semantic (static model) part in the cosine.
+pub const DEFAULT_SEMANTIC_SHARE: f32 = 0.5;
+
 /// Version of the hashing scheme; bump it whenever the vectors it makes change.
-const SCHEME_VERSION: u32 = 1;
+const SCHEME_VERSION: u32 = 2;
 /// Weight of an identifier's parts relative to the identifier itself.
 const PART_WEIGHT: f32 = 0.5;
 
-/// The built-in feature-hashing embedder.
+/// The built-in embedder.
 #[derive(Debug, Clone)]
 pub struct BuiltinEmbedder {
     model: ModelId,
-    dimensions: usize,
+    hash_dims: usize,
+    semantic_share: f32,
+    semantic_dims: usize,
 }
 
 impl BuiltinEmbedder {
-    /// An embedder producing vectors of `dimensions` values (at least 16).
+    /// The default mix with a hashing part of `dimensions` values (at least 16).
     pub fn new(dimensions: usize) -> Self {
-        let dimensions = dimensions.max(16);
-        // The name pins every parameter that shapes the vectors, so an index built with other
-        // parameters is never mixed with this one.
+        BuiltinEmbedder::with_share(dimensions, DEFAULT_SEMANTIC_SHARE)
+    }
+
+    /// A mix giving the semantic part `semantic_share` of the cosine (clamped to 0..=1; 1 drops
+    /// the hashing part, 0 the semantic part) and the hashing part `hash_dims` values.
+    pub fn with_share(hash_dims: usize, semantic_share: f32) -> Self {
+        let semantic_share = if semantic_share.is_finite() { semantic_share.clamp(0.0, 1.0) } else { 1.0 };
+        let hash_dims = if semantic_share >= 1.0 { 0 } else { hash_dims.max(16) };
+        let semantic_dims = if semantic_share > 0.0 { 256 } else { 0 };
+        // The name pins every parameter that shapes the vectors (the weights by their hash),
+        // so an index built with other parameters is never mixed with this one.
         let params = format!(
-            "feature-hash v{SCHEME_VERSION} fnv1a64 part={PART_WEIGHT} dims={dimensions} stopwords={}",
+            "v{SCHEME_VERSION} static={MODEL_NAME}:{MODEL_BLAKE3} share={semantic_share} fnv1a64 part={PART_WEIGHT} \
+             hash_dims={hash_dims} stopwords={}",
             crate::lexical::stopwords().join(",")
         );
         let digest = blake3::hash(params.as_bytes()).to_hex();
-        let name = format!("feature-hash-v{SCHEME_VERSION}-{dimensions}d-{}", &digest[..12]);
-        BuiltinEmbedder { model: ModelId::new(BUILTIN_PROVIDER, name), dimensions }
+        let name = format!("{MODEL_NAME}-{}+hash{hash_dims}-v{SCHEME_VERSION}-{}", &MODEL_BLAKE3[..8], &digest[..12]);
+        BuiltinEmbedder { model: ModelId::new(BUILTIN_PROVIDER, name), hash_dims, semantic_share, semantic_dims }
+    }
+
+    /// Checks that the shipped model loads (its checksum matches).
+    ///
+    /// # Errors
+    /// The model's [`ModelError`].
+    pub fn verify(&self) -> Result<(), ModelError> {
+        if self.semantic_dims > 0 {
+            StaticModel::builtin()?;
+        }
+        Ok(())
     }
 
     /// Embeds one text synchronously.
-    pub fn embed_one(&self, text: &str) -> Embedding {
-        let mut weights: HashMap<&str, (f32, bool)> = HashMap::new();
+    ///
+    /// # Errors
+    /// The shipped model failed its checksum or is malformed.
+    pub fn embed_one(&self, text: &str) -> Result<Embedding, ModelError> {
         let tokens = tokenize(text);
-        for token in &tokens {
-            let entry = weights.entry(token.text.as_str()).or_insert((0.0, token.whole));
-            entry.0 += 1.0;
-            entry.1 |= token.whole;
+        let mut v = Vec::with_capacity(self.semantic_dims + self.hash_dims);
+        if self.semantic_dims > 0 {
+            let model = StaticModel::builtin()?;
+            let w = self.semantic_share.sqrt();
+            v.extend(model.embed_tokens(&tokens).into_iter().map(|x| x * w));
         }
-        let mut v = vec![0.0f32; self.dimensions];
-        for (token, (tf, whole)) in weights {
-            let h = fnv1a64(token.as_bytes());
-            let bucket = (h % self.dimensions as u64) as usize;
-            let sign = if h >> 63 == 1 { -1.0 } else { 1.0 };
-            let w = (1.0 + tf.ln()) * if whole { 1.0 } else { PART_WEIGHT };
-            v[bucket] += sign * w;
+        if self.hash_dims > 0 {
+            let w = (1.0 - self.semantic_share).sqrt();
+            v.extend(hash_embed(&tokens, self.hash_dims).into_iter().map(|x| x * w));
         }
+        // Re-normalise: a text with words for one part only still gets a unit vector.
         normalize(&mut v);
-        v
+        Ok(v)
     }
 }
 
@@ -79,13 +109,19 @@ impl Default for BuiltinEmbedder {
 #[async_trait]
 impl EmbeddingProvider for BuiltinEmbedder {
     async fn embed(&self, texts: &[String]) -> Result<Vec<Embedding>, ProviderError> {
-        Ok(texts.iter().map(|t| self.embed_one(t)).collect())
+        texts
+            .iter()
+            .map(|t| {
+                self.embed_one(t)
+                    .map_err(|e| ProviderError::Permanent { provider: BUILTIN_PROVIDER.into(), message: e.to_string() })
+            })
+            .collect()
     }
     fn model(&self) -> &ModelId {
         &self.model
     }
     fn dimensions(&self) -> usize {
-        self.dimensions
+        self.semantic_dims + self.hash_dims
     }
     fn max_batch_size(&self) -> usize {
         256
@@ -93,6 +129,31 @@ impl EmbeddingProvider for BuiltinEmbedder {
     fn max_concurrency(&self) -> usize {
         std::thread::available_parallelism().map_or(2, |n| n.get())
     }
+}
+
+/// The feature-hashing vector of a text's tokens, L2-normalised.
+fn hash_embed(tokens: &[Token], dimensions: usize) -> Vec<f32> {
+    // Distinct tokens in order of first appearance (a deterministic summation order).
+    let mut slots: HashMap<&str, usize> = HashMap::new();
+    let mut weights: Vec<(&str, f32, bool)> = Vec::new();
+    for token in tokens {
+        let slot = *slots.entry(token.text.as_str()).or_insert_with(|| {
+            weights.push((token.text.as_str(), 0.0, token.whole));
+            weights.len() - 1
+        });
+        weights[slot].1 += 1.0;
+        weights[slot].2 |= token.whole;
+    }
+    let mut v = vec![0.0f32; dimensions];
+    for (token, tf, whole) in weights {
+        let h = fnv1a64(token.as_bytes());
+        let bucket = (h % dimensions as u64) as usize;
+        let sign = if h >> 63 == 1 { -1.0 } else { 1.0 };
+        let w = (1.0 + tf.ln()) * if whole { 1.0 } else { PART_WEIGHT };
+        v[bucket] += sign * w;
+    }
+    normalize(&mut v);
+    v
 }
 
 fn fnv1a64(bytes: &[u8]) -> u64 {
@@ -123,29 +184,46 @@ mod tests {
     #[test]
     fn deterministic_and_unit_length() {
         let e = BuiltinEmbedder::default();
-        let a = e.embed_one("fn parse_config(path: &Path) -> Config");
-        assert_eq!(a, e.embed_one("fn parse_config(path: &Path) -> Config"));
-        assert_eq!(a.len(), DEFAULT_DIMENSIONS);
+        let a = e.embed_one("fn parse_config(path: &Path) -> Config").unwrap();
+        assert_eq!(a, e.embed_one("fn parse_config(path: &Path) -> Config").unwrap());
+        assert_eq!(a.len(), e.dimensions());
+        assert_eq!(e.dimensions(), 256 + DEFAULT_DIMENSIONS);
         assert!((dot(&a, &a) - 1.0).abs() < 1e-5);
     }
 
     #[test]
     fn related_texts_score_higher() {
-        let e = BuiltinEmbedder::default();
-        let q = e.embed_one("parse config");
-        let near = e.embed_one("fn parse_config(path: &Path) -> Config { todo() }");
-        let far = e.embed_one("struct HttpClient { retries: u32, timeout: Duration }");
-        assert!(dot(&q, &near) > dot(&q, &far) + 0.2);
+        for share in [0.0, DEFAULT_SEMANTIC_SHARE, 1.0] {
+            let e = BuiltinEmbedder::with_share(DEFAULT_DIMENSIONS, share);
+            let q = e.embed_one("parse config").unwrap();
+            let near = e.embed_one("fn parse_config(path: &Path) -> Config { todo() }").unwrap();
+            let far = e.embed_one("struct HttpClient { retries: u32, timeout: Duration }").unwrap();
+            assert!(dot(&q, &near) > dot(&q, &far) + 0.2, "share {share}");
+        }
     }
 
     #[test]
-    fn model_name_pins_dimensions() {
-        assert_ne!(BuiltinEmbedder::new(128).model().name, BuiltinEmbedder::new(256).model().name);
+    fn semantic_part_relates_different_words() {
+        let e = BuiltinEmbedder::default();
+        let q = e.embed_one("retry a failed network request").unwrap();
+        let near = e.embed_one("fn resend_on_connection_error(req: &HttpRequest, attempts: u32)").unwrap();
+        let far = e.embed_one("fn render_table_border(style: &Style, width: usize)").unwrap();
+        assert!(dot(&q, &near) > dot(&q, &far) + 0.05, "{} vs {}", dot(&q, &near), dot(&q, &far));
+    }
+
+    #[test]
+    fn model_name_pins_dimensions_share_and_weights() {
+        let name = |d, s| BuiltinEmbedder::with_share(d, s).model().name.clone();
+        assert_ne!(name(128, 0.5), name(256, 0.5));
+        assert_ne!(name(384, 0.5), name(384, 0.7));
+        assert!(name(384, 0.5).contains(&MODEL_BLAKE3[..8]), "{}", name(384, 0.5));
+        assert_eq!(BuiltinEmbedder::with_share(384, 1.0).dimensions(), 256);
+        assert_eq!(BuiltinEmbedder::with_share(384, 0.0).dimensions(), 384);
     }
 
     #[test]
     fn empty_text_gives_zero_vector() {
-        let v = BuiltinEmbedder::default().embed_one("  ;; {} ");
+        let v = BuiltinEmbedder::default().embed_one("  ;; {} ").unwrap();
         assert!(v.iter().all(|x| *x == 0.0));
     }
 }

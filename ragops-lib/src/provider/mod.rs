@@ -13,6 +13,7 @@ use crate::model::Embedding;
 
 pub mod builtin;
 pub mod registry;
+pub mod static_model;
 
 pub use builtin::BuiltinEmbedder;
 pub use registry::{EmbeddingFactory, LlmFactory, ProviderSettings, Registry, StoreFactory, StoreSettings};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::builtin::{BUILTIN_PROVIDER, BuiltinEmbedder, DEFAULT_DIMENSIONS};
+use super::builtin::{BUILTIN_PROVIDER, BuiltinEmbedder, DEFAULT_DIMENSIONS, DEFAULT_SEMANTIC_SHARE};
 use super::{EmbeddingProvider, LlmProvider};
 use crate::error::{ConfigError, Error};
 use crate::store::{HnswStore, HnswStoreOptions, IndexStore, OpenMode};
@@ -194,28 +194,42 @@ fn unknown<'a>(kind: &'static str, name: &str, known: impl Iterator<Item = &'a S
     })
 }
 
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BuiltinWire {
+    semantic_share: Option<f32>,
+}
+
 fn builtin_factory(s: &ProviderSettings) -> Result<Arc<dyn EmbeddingProvider>, Error> {
-    if let Some(model) = &s.model {
-        let default = BuiltinEmbedder::new(s.dimensions.unwrap_or(DEFAULT_DIMENSIONS));
-        if model != &default.model().name {
-            return Err(Error::Config(ConfigError::Invalid {
-                key: "embedding.model".into(),
-                origin: String::new(),
-                message: format!(
-                    "the builtin provider has one model per dimension; leave `model` unset (it would be `{}`)",
-                    default.model().name
-                ),
-            }));
-        }
+    let invalid = |key: &str, message: String| {
+        Error::Config(ConfigError::Invalid { key: key.into(), origin: String::new(), message })
+    };
+    let wire: BuiltinWire = toml::Value::Table(s.options.clone())
+        .try_into()
+        .map_err(|e: toml::de::Error| invalid("embedding.builtin", e.message().to_string()))?;
+    let share = wire.semantic_share.unwrap_or(DEFAULT_SEMANTIC_SHARE);
+    if !(0.0..=1.0).contains(&share) {
+        return Err(invalid("embedding.builtin.semantic_share", "must be between 0 and 1".into()));
     }
-    if let Some(k) = s.options.keys().next() {
-        return Err(Error::Config(ConfigError::Invalid {
-            key: format!("embedding.builtin.{k}"),
-            origin: String::new(),
-            message: "unknown key".into(),
-        }));
+    let embedder = BuiltinEmbedder::with_share(s.dimensions.unwrap_or(DEFAULT_DIMENSIONS), share);
+    if let Some(model) = &s.model
+        && model != &embedder.model().name
+    {
+        return Err(invalid(
+            "embedding.model",
+            format!(
+                "the builtin provider's model follows from its settings; leave `model` unset (it would be `{}`)",
+                embedder.model().name
+            ),
+        ));
     }
-    Ok(Arc::new(BuiltinEmbedder::new(s.dimensions.unwrap_or(DEFAULT_DIMENSIONS))))
+    embedder.verify().map_err(|e| {
+        Error::Provider(crate::error::ProviderError::Permanent {
+            provider: BUILTIN_PROVIDER.into(),
+            message: e.to_string(),
+        })
+    })?;
+    Ok(Arc::new(embedder))
 }
 
 #[derive(serde::Deserialize)]
@@ -259,4 +273,37 @@ fn hnsw_factory(s: &StoreSettings, loc: &StoreLocation) -> Result<Arc<dyn IndexS
     l.vague_weight = wire.vague_weight.unwrap_or(l.vague_weight).clamp(0.0, 10.0);
     o.lock_wait = loc.wait;
     Ok(Arc::new(HnswStore::open(&loc.dir, loc.mode, o)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(options: &str, model: Option<&str>) -> ProviderSettings {
+        ProviderSettings {
+            name: BUILTIN_PROVIDER.into(),
+            model: model.map(str::to_string),
+            dimensions: None,
+            batch_size: None,
+            concurrency: None,
+            options: toml::from_str(options).unwrap(),
+        }
+    }
+
+    #[test]
+    fn builtin_factory_builds_the_default_mix() {
+        let e = builtin_factory(&settings("", None)).unwrap();
+        assert_eq!(e.model(), BuiltinEmbedder::default().model());
+        let e = builtin_factory(&settings("semantic_share = 1.0", None)).unwrap();
+        assert_eq!(e.dimensions(), 256);
+    }
+
+    #[test]
+    fn builtin_factory_refuses_bad_settings() {
+        let err =
+            |options: &str, model: Option<&str>| builtin_factory(&settings(options, model)).unwrap_err().to_string();
+        assert!(err("semantic_share = 1.5", None).contains("between 0 and 1"));
+        assert!(err("shares = 1", None).contains("embedding.builtin"));
+        assert!(err("", Some("feature-hash-v1-384d-0123456789ab")).contains("leave `model` unset"));
+    }
 }

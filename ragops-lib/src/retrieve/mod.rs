@@ -65,8 +65,8 @@ pub struct RankingParams {
 impl Default for RankingParams {
     fn default() -> Self {
         RankingParams {
-            lexical_weight: 0.9,
-            vector_weight: 0.1,
+            lexical_weight: 0.5,
+            vector_weight: 0.5,
             non_code_weight: 0.3,
             test_weight: 0.3,
             file_decay: 0.7,
