@@ -450,8 +450,8 @@ fn interactive_session_through_stdin() {
     let sources: Vec<&str> = text.lines().filter(|l| l.starts_with("scripts/retry.py:")).collect();
     assert!(!sources.is_empty(), "/sources lists the citations: {text}");
     assert!(text.contains("/quit"), "/help: {text}");
-    assert!(!text.contains("src/net.rs"), "nothing is answered after /quit: {text}");
-    assert_eq!(text.matches("Confidence: ").count(), 1);
+    // One answer: the question after /quit is never asked.
+    assert_eq!(text.matches("Confidence: ").count(), 1, "nothing is answered after /quit: {text}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown command /bogus"), "an unknown command is named");
     // End of input ends the session too; JSON mode prints one document a line.
     let out = repo

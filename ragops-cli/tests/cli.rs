@@ -984,7 +984,9 @@ fn corrupted_index_is_a_clear_error() {
     repo.scan(&[]);
     let index = repo.path(".ragops");
     let current = fs::read_to_string(index.join("CURRENT")).expect("CURRENT");
-    let mut damaged: Vec<PathBuf> = vec![index.join("manifests").join(current.trim())];
+    // CURRENT = "<manifest file> <checksum>".
+    let manifest = current.split_whitespace().next().expect("CURRENT names a manifest");
+    let mut damaged: Vec<PathBuf> = vec![index.join("manifests").join(manifest)];
     for seg in fs::read_dir(index.join("segments")).expect("segments") {
         for f in fs::read_dir(seg.expect("entry").path()).expect("segment dir") {
             damaged.push(f.expect("entry").path());
