@@ -84,6 +84,15 @@ pub enum ConfigError {
         /// The repository config file.
         path: PathBuf,
     },
+    /// A dynamic plugin could not be loaded (missing file, not a library, no entry symbol,
+    /// another ABI, ragops-lib or compiler version, or a build without plugin support).
+    #[error("cannot load plugin {path}: {message}")]
+    Plugin {
+        /// The library file.
+        path: PathBuf,
+        /// What is wrong, naming both sides of a version mismatch.
+        message: String,
+    },
     /// A path given on the command line does not exist or cannot be read.
     #[error("{path}: {message}")]
     Path {

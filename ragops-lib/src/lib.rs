@@ -22,6 +22,7 @@
 //! | feature | what it adds |
 //! | --- | --- |
 //! | `test-utils` | [`testing`]: conformance suites for provider and store implementations |
+//! | `dylib` | `plugin::dylib`: loading provider plugins from dynamic libraries (`[[plugins]]` in config) |
 
 pub mod config;
 pub mod error;
@@ -30,6 +31,7 @@ pub mod index;
 pub mod ingest;
 pub mod lexical;
 pub mod model;
+pub mod plugin;
 pub mod provider;
 pub mod repo;
 pub mod retrieve;
