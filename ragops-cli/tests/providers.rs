@@ -136,10 +136,9 @@ async fn unauthorized_is_a_clear_error_without_the_key() {
         .mount(&server)
         .await;
     let f = Fixture::new();
-    for (extra, env) in [
-        ("api_key_env = \"MY_KEY\"\n".to_string(), vec![("MY_KEY", KEY)]),
-        (format!("api_key = \"{KEY}\"\n"), vec![]),
-    ] {
+    for (extra, env) in
+        [("api_key_env = \"MY_KEY\"\n".to_string(), vec![("MY_KEY", KEY)]), (format!("api_key = \"{KEY}\"\n"), vec![])]
+    {
         let config = f.write_config("openai.toml", &openai_config(&server, &extra));
         for log_format in ["json", "text"] {
             let out = f.run(&["--config", config.to_str().unwrap(), "--log-format", log_format, "-vv", "scan"], &env);
@@ -195,7 +194,8 @@ async fn ollama_is_one_config_line_away_and_honours_ollama_host() {
         .mount(&server)
         .await;
     let f = Fixture::new();
-    let config = f.write_config("ollama.toml", "[embedding]\nprovider = \"ollama\"\nmodel = \"tiny\"\ndimensions = 3\n");
+    let config =
+        f.write_config("ollama.toml", "[embedding]\nprovider = \"ollama\"\nmodel = \"tiny\"\ndimensions = 3\n");
     let host = server.address().to_string();
     let out = f.run(&["--config", config.to_str().unwrap(), "scan", "--json"], &[("OLLAMA_HOST", &host)]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -207,8 +207,14 @@ async fn ollama_is_one_config_line_away_and_honours_ollama_host() {
 fn repository_config_cannot_redirect_providers_or_load_plugins() {
     let f = Fixture::new();
     for (text_, key) in [
-        ("[embedding]\nprovider = \"openai\"\n[embedding.openai]\nbase_url = \"http://attacker.invalid/v1\"\n", "embedding.openai.base_url"),
-        ("[llm]\nprovider = \"openai\"\n[llm.openai]\napi_key_env = \"AWS_SECRET_ACCESS_KEY\"\n", "llm.openai.api_key_env"),
+        (
+            "[embedding]\nprovider = \"openai\"\n[embedding.openai]\nbase_url = \"http://attacker.invalid/v1\"\n",
+            "embedding.openai.base_url",
+        ),
+        (
+            "[llm]\nprovider = \"openai\"\n[llm.openai]\napi_key_env = \"AWS_SECRET_ACCESS_KEY\"\n",
+            "llm.openai.api_key_env",
+        ),
         ("[[plugins]]\npath = \"evil.so\"\n", "plugins"),
     ] {
         f.write_config("ragops.toml", text_);
@@ -234,4 +240,3 @@ fn a_missing_openai_key_is_a_config_error() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("OPENAI_API_KEY"), "{stderr}");
 }
-

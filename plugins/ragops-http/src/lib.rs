@@ -150,7 +150,8 @@ impl HttpClientBuilder {
         let permanent = |message: String| ProviderError::Permanent { provider: provider.clone(), message };
         let mut headers = HeaderMap::new();
         for (name, value) in &self.headers {
-            let n = HeaderName::try_from(name.as_str()).map_err(|_| permanent(format!("invalid header name `{name}`")))?;
+            let n =
+                HeaderName::try_from(name.as_str()).map_err(|_| permanent(format!("invalid header name `{name}`")))?;
             let v = HeaderValue::try_from(value.as_str())
                 .map_err(|_| permanent(format!("invalid value for header `{name}`")))?;
             headers.insert(n, v);
@@ -161,7 +162,8 @@ impl HttpClientBuilder {
                 AuthScheme::Bearer => ("authorization".to_string(), format!("Bearer {}", secret.expose())),
                 AuthScheme::Header(h) => (h.clone(), secret.expose().clone()),
             };
-            let n = HeaderName::try_from(name.as_str()).map_err(|_| permanent(format!("invalid header name `{name}`")))?;
+            let n =
+                HeaderName::try_from(name.as_str()).map_err(|_| permanent(format!("invalid header name `{name}`")))?;
             let mut v = HeaderValue::try_from(value)
                 .map_err(|_| permanent("the API key contains characters not allowed in an HTTP header".into()))?;
             v.set_sensitive(true);
@@ -457,9 +459,16 @@ fn error_reason(body: &str) -> String {
 /// Whether a server's reason says the input was too long for the model.
 fn is_context_length(reason: &str) -> bool {
     let r = reason.to_lowercase();
-    ["context_length_exceeded", "context length", "maximum context", "context window", "too many tokens", "input length"]
-        .iter()
-        .any(|p| r.contains(p))
+    [
+        "context_length_exceeded",
+        "context length",
+        "maximum context",
+        "context window",
+        "too many tokens",
+        "input length",
+    ]
+    .iter()
+    .any(|p| r.contains(p))
 }
 
 /// An error and its causes on one line, without the URL reqwest adds.
@@ -510,7 +519,11 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        let o = HttpOptions { initial_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(1), ..Default::default() };
+        let o = HttpOptions {
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            ..Default::default()
+        };
         for _ in 0..100 {
             assert!(o.backoff(0) <= Duration::from_millis(100));
             assert!(o.backoff(3) <= Duration::from_millis(800));
@@ -527,7 +540,10 @@ mod tests {
 
     #[test]
     fn reasons_are_read_from_common_shapes() {
-        assert_eq!(error_reason(r#"{"error":{"message":"too big","code":"context_length_exceeded"}}"#), "too big (context_length_exceeded)");
+        assert_eq!(
+            error_reason(r#"{"error":{"message":"too big","code":"context_length_exceeded"}}"#),
+            "too big (context_length_exceeded)"
+        );
         assert_eq!(error_reason(r#"{"error":"model not found"}"#), "model not found");
         assert_eq!(error_reason("plain\n text"), "plain text");
         assert!(is_context_length("This model's maximum context length is 8192 tokens"));
@@ -537,8 +553,17 @@ mod tests {
     #[tokio::test]
     async fn server_error_then_success_is_retried() {
         let server = MockServer::start().await;
-        Mock::given(method("POST")).and(path("/x")).respond_with(ResponseTemplate::new(503)).up_to_n_times(1).mount(&server).await;
-        Mock::given(method("POST")).and(path("/x")).respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"ok": 1}))).mount(&server).await;
+        Mock::given(method("POST"))
+            .and(path("/x"))
+            .respond_with(ResponseTemplate::new(503))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/x"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"ok": 1})))
+            .mount(&server)
+            .await;
         let v = client(None).post_json(&format!("{}/x", server.uri()), &serde_json::json!({})).await.unwrap();
         assert_eq!(v["ok"], 1);
         assert_eq!(server.received_requests().await.unwrap().len(), 2);
@@ -552,7 +577,10 @@ mod tests {
             .up_to_n_times(1)
             .mount(&server)
             .await;
-        Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({}))).mount(&server).await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+            .mount(&server)
+            .await;
         let started = Instant::now();
         client(None).post_json(&server.uri(), &serde_json::json!({})).await.unwrap();
         assert!(started.elapsed() >= Duration::from_millis(300), "{:?}", started.elapsed());
@@ -561,7 +589,10 @@ mod tests {
     #[tokio::test]
     async fn retries_end_in_a_clear_error() {
         let server = MockServer::start().await;
-        Mock::given(method("POST")).respond_with(ResponseTemplate::new(500).set_body_string("boom")).mount(&server).await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(500).set_body_string("boom"))
+            .mount(&server)
+            .await;
         let url = format!("{}/v1/e?key=secret-q", server.uri());
         let err = client(None).post_json(&url, &serde_json::json!({})).await.unwrap_err();
         let text = err.to_string();
@@ -575,7 +606,10 @@ mod tests {
     #[tokio::test]
     async fn a_too_long_retry_after_fails_at_once() {
         let server = MockServer::start().await;
-        Mock::given(method("POST")).respond_with(ResponseTemplate::new(429).insert_header("retry-after", "3600")).mount(&server).await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "3600"))
+            .mount(&server)
+            .await;
         let err = client(None).post_json(&server.uri(), &serde_json::json!({})).await.unwrap_err();
         assert!(matches!(err, ProviderError::RateLimited { retry_after: Some(d), .. } if d.as_secs() == 3600), "{err}");
         assert!(err.to_string().contains("asked to wait 3600 s"), "{err}");
@@ -599,7 +633,10 @@ mod tests {
     #[tokio::test]
     async fn echoed_keys_are_scrubbed_from_other_errors() {
         let server = MockServer::start().await;
-        Mock::given(method("POST")).respond_with(ResponseTemplate::new(400).set_body_string("bad header Bearer sk-secret-123")).mount(&server).await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(400).set_body_string("bad header Bearer sk-secret-123"))
+            .mount(&server)
+            .await;
         let err = client(Some("sk-secret-123")).post_json(&server.uri(), &serde_json::json!({})).await.unwrap_err();
         assert!(matches!(err, ProviderError::Permanent { .. }), "{err}");
         assert!(!err.to_string().contains("sk-secret") && err.to_string().contains(MASK), "{err}");
@@ -642,7 +679,10 @@ mod tests {
     #[tokio::test]
     async fn invalid_json_is_malformed() {
         let server = MockServer::start().await;
-        Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_string("{not json")).mount(&server).await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("{not json"))
+            .mount(&server)
+            .await;
         let err = client(None).post_json(&server.uri(), &serde_json::json!({})).await.unwrap_err();
         assert!(matches!(err, ProviderError::MalformedResponse { .. }), "{err}");
     }
@@ -650,9 +690,17 @@ mod tests {
     #[tokio::test]
     async fn lines_are_streamed() {
         let server = MockServer::start().await;
-        Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_string("a\r\nb\n\nc")).mount(&server).await;
-        let lines: Vec<String> =
-            client(None).post_lines(&server.uri(), &serde_json::json!({})).await.unwrap().map(|l| l.unwrap()).collect().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("a\r\nb\n\nc"))
+            .mount(&server)
+            .await;
+        let lines: Vec<String> = client(None)
+            .post_lines(&server.uri(), &serde_json::json!({}))
+            .await
+            .unwrap()
+            .map(|l| l.unwrap())
+            .collect()
+            .await;
         assert_eq!(lines, ["a", "b", "", "c"]);
     }
 }

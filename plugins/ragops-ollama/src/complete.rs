@@ -7,7 +7,9 @@ use ragops_lib::error::{Error, ProviderError};
 use ragops_lib::provider::{Completion, CompletionRequest, CompletionStream, LlmProvider, ModelId, ProviderSettings};
 use serde_json::{Value, json};
 
-use crate::{DEFAULT_CHAT_MODEL, DEFAULT_CONCURRENCY, DEFAULT_CONTEXT_WINDOW, Endpoint, OLLAMA_PROVIDER, OllamaOptions};
+use crate::{
+    DEFAULT_CHAT_MODEL, DEFAULT_CONCURRENCY, DEFAULT_CONTEXT_WINDOW, Endpoint, OLLAMA_PROVIDER, OllamaOptions,
+};
 
 /// A chat model served by Ollama.
 #[derive(Debug)]

@@ -7,7 +7,9 @@ use ragops_lib::model::Embedding;
 use ragops_lib::provider::{EmbeddingProvider, ModelId, ProviderSettings};
 use serde_json::json;
 
-use crate::{DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, DEFAULT_EMBEDDING_MODEL, Endpoint, OLLAMA_PROVIDER, OllamaOptions};
+use crate::{
+    DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, DEFAULT_EMBEDDING_MODEL, Endpoint, OLLAMA_PROVIDER, OllamaOptions,
+};
 
 /// Embeddings from an Ollama server.
 #[derive(Debug)]
@@ -76,9 +78,11 @@ impl EmbeddingProvider for OllamaEmbedder {
         }
         let url = format!("{}/api/embed", self.endpoint.base_url);
         let answer = self.endpoint.http.post_json(&url, &body).await?;
-        let items = answer.get("embeddings").and_then(|e| e.as_array()).ok_or_else(|| {
-            ProviderError::MalformedResponse { provider: OLLAMA_PROVIDER.into(), message: "no `embeddings` array".into() }
-        })?;
+        let items =
+            answer.get("embeddings").and_then(|e| e.as_array()).ok_or_else(|| ProviderError::MalformedResponse {
+                provider: OLLAMA_PROVIDER.into(),
+                message: "no `embeddings` array".into(),
+            })?;
         let vectors = items.iter().map(|v| validate::vector(OLLAMA_PROVIDER, v)).collect::<Result<Vec<_>, _>>()?;
         validate::embeddings(OLLAMA_PROVIDER, texts.len(), self.dimensions, vectors)
     }

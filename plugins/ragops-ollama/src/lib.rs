@@ -73,8 +73,11 @@ pub(crate) struct Endpoint {
 /// `OLLAMA_HOST` as Ollama's own client reads it: `host`, `host:port` or a URL.
 pub fn base_url_from_host(host: &str) -> String {
     let host = host.trim().trim_end_matches('/');
-    let with_scheme =
-        if host.starts_with("http://") || host.starts_with("https://") { host.to_string() } else { format!("http://{host}") };
+    let with_scheme = if host.starts_with("http://") || host.starts_with("https://") {
+        host.to_string()
+    } else {
+        format!("http://{host}")
+    };
     let after_scheme = with_scheme.split_once("://").map_or("", |(_, rest)| rest);
     // A bare host gets Ollama's port (an IPv6 literal's colons are inside brackets).
     let authority = after_scheme.split('/').next().unwrap_or_default();

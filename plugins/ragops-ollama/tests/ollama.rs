@@ -54,12 +54,15 @@ async fn embed_request_body() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/api/embed"))
-        .and(body_partial_json(json!({"model": "tiny-embed", "input": ["a", "bb"], "truncate": false, "keep_alive": "1m"})))
+        .and(body_partial_json(
+            json!({"model": "tiny-embed", "input": ["a", "bb"], "truncate": false, "keep_alive": "1m"}),
+        ))
         .respond_with(FakeEmbed)
         .expect(1)
         .mount(&server)
         .await;
-    let out = embedder(&server, "truncate = false\nkeep_alive = \"1m\"\n").embed(&["a".into(), "bb".into()]).await.unwrap();
+    let out =
+        embedder(&server, "truncate = false\nkeep_alive = \"1m\"\n").embed(&["a".into(), "bb".into()]).await.unwrap();
     assert_eq!(out, vec![vec![1.0, 1.0], vec![2.0, 1.0]]);
 }
 
@@ -124,7 +127,11 @@ async fn server_error_then_success() {
 async fn timeout_is_transient() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"embeddings": [[1.0, 2.0]]})).set_delay(Duration::from_secs(3)))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"embeddings": [[1.0, 2.0]]}))
+                .set_delay(Duration::from_secs(3)),
+        )
         .mount(&server)
         .await;
     let err = embedder(&server, "max_retries = 1\ntimeout_secs = 0.3\n").embed(&texts(1)).await.unwrap_err();
@@ -163,7 +170,9 @@ async fn unauthorized_never_shows_the_key() {
 async fn context_length_is_distinguished() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "the input length exceeds the context length"})))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_json(json!({"error": "the input length exceeds the context length"})),
+        )
         .mount(&server)
         .await;
     let err = embedder(&server, "truncate = false\n").embed(&texts(1)).await.unwrap_err();
@@ -208,7 +217,10 @@ async fn chat_request_body_and_answer() {
             "messages": [{"role": "user", "content": "hi"}],
             "options": {"num_predict": 20, "num_ctx": 4096}
         })))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"message": {"role": "assistant", "content": "hello"}, "done": true})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"message": {"role": "assistant", "content": "hello"}, "done": true})),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -227,7 +239,8 @@ async fn chat_streams_ndjson() {
         .expect(1)
         .mount(&server)
         .await;
-    let parts: Vec<String> = llm(&server, "").complete_stream(&request()).await.unwrap().map(|p| p.unwrap()).collect().await;
+    let parts: Vec<String> =
+        llm(&server, "").complete_stream(&request()).await.unwrap().map(|p| p.unwrap()).collect().await;
     assert_eq!(parts, ["Hel", "lo"]);
 }
 
@@ -235,7 +248,9 @@ async fn chat_streams_ndjson() {
 async fn chat_errors_and_empty_answers() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw("{\"error\":\"model crashed\"}\n", "application/x-ndjson"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw("{\"error\":\"model crashed\"}\n", "application/x-ndjson"),
+        )
         .mount(&server)
         .await;
     let parts: Vec<_> = llm(&server, "").complete_stream(&request()).await.unwrap().collect().await;

@@ -7,7 +7,9 @@ use ragops_lib::error::{Error, ProviderError};
 use ragops_lib::provider::{Completion, CompletionRequest, CompletionStream, LlmProvider, ModelId, ProviderSettings};
 use serde_json::{Value, json};
 
-use crate::{DEFAULT_CHAT_MODEL, DEFAULT_CONCURRENCY, DEFAULT_CONTEXT_WINDOW, Endpoint, OPENAI_PROVIDER, OpenAiOptions};
+use crate::{
+    DEFAULT_CHAT_MODEL, DEFAULT_CONCURRENCY, DEFAULT_CONTEXT_WINDOW, Endpoint, OPENAI_PROVIDER, OpenAiOptions,
+};
 
 /// A chat model served by OpenAI or an OpenAI-compatible server.
 #[derive(Debug)]
@@ -46,7 +48,8 @@ impl OpenAiLlm {
             return Err(settings::invalid(&format!("{table}.context_window"), "must be at least 1"));
         }
         let model = s.model.clone().unwrap_or_else(|| DEFAULT_CHAT_MODEL.to_string());
-        let context_window = o.context_window.or_else(|| known_context_window(&model)).unwrap_or(DEFAULT_CONTEXT_WINDOW);
+        let context_window =
+            o.context_window.or_else(|| known_context_window(&model)).unwrap_or(DEFAULT_CONTEXT_WINDOW);
         let endpoint = crate::endpoint(table, &o, s.concurrency.unwrap_or(DEFAULT_CONCURRENCY), env)?;
         Ok(OpenAiLlm { endpoint, model: ModelId::new(OPENAI_PROVIDER, model), context_window })
     }
@@ -71,13 +74,17 @@ fn malformed(message: impl Into<String>) -> ProviderError {
 fn error_in(v: &Value) -> Option<ProviderError> {
     let e = v.get("error")?;
     let message = e.get("message").and_then(Value::as_str).or_else(|| e.as_str()).unwrap_or("unknown error");
-    Some(ProviderError::Permanent { provider: OPENAI_PROVIDER.into(), message: format!("the server reported: {message}") })
+    Some(ProviderError::Permanent {
+        provider: OPENAI_PROVIDER.into(),
+        message: format!("the server reported: {message}"),
+    })
 }
 
 #[async_trait]
 impl LlmProvider for OpenAiLlm {
     async fn complete(&self, req: &CompletionRequest) -> Result<Completion, ProviderError> {
-        let answer = self.endpoint.http.post_json(&self.endpoint.url("chat/completions"), &self.body(req, false)).await?;
+        let answer =
+            self.endpoint.http.post_json(&self.endpoint.url("chat/completions"), &self.body(req, false)).await?;
         if let Some(e) = error_in(&answer) {
             return Err(e);
         }
@@ -89,7 +96,8 @@ impl LlmProvider for OpenAiLlm {
     }
 
     async fn complete_stream(&self, req: &CompletionRequest) -> Result<CompletionStream, ProviderError> {
-        let lines = self.endpoint.http.post_lines(&self.endpoint.url("chat/completions"), &self.body(req, true)).await?;
+        let lines =
+            self.endpoint.http.post_lines(&self.endpoint.url("chat/completions"), &self.body(req, true)).await?;
         // Server-sent events: `data: {json}` lines, `data: [DONE]` at the end; other lines
         // (comments, blank separators, `event:`) carry no text.
         Ok(fragments(OPENAI_PROVIDER, lines, |line| match line.strip_prefix("data:").map(str::trim) {

@@ -7,7 +7,9 @@ use ragops_lib::model::Embedding;
 use ragops_lib::provider::{EmbeddingProvider, ModelId, ProviderSettings};
 use serde_json::json;
 
-use crate::{DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, DEFAULT_EMBEDDING_MODEL, Endpoint, OPENAI_PROVIDER, OpenAiOptions};
+use crate::{
+    DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, DEFAULT_EMBEDDING_MODEL, Endpoint, OPENAI_PROVIDER, OpenAiOptions,
+};
 
 /// Embeddings from OpenAI or an OpenAI-compatible server.
 #[derive(Debug)]

@@ -103,7 +103,9 @@ pub(crate) fn endpoint(
     if key.is_none() && base_url == DEFAULT_BASE_URL {
         return Err(settings::invalid(
             &format!("{table}.api_key_env"),
-            format!("no API key for {DEFAULT_BASE_URL}: set {DEFAULT_KEY_ENV} (or name another variable with `api_key_env`)"),
+            format!(
+                "no API key for {DEFAULT_BASE_URL}: set {DEFAULT_KEY_ENV} (or name another variable with `api_key_env`)"
+            ),
         ));
     }
     let http_options = settings::http_options(table, o.timeout_secs, o.max_retries, o.initial_backoff_ms, concurrency)?;

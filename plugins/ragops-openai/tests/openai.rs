@@ -142,7 +142,8 @@ async fn scan_batches_and_bounds_requests() {
         server.uri()
     );
     let config =
-        ragops_lib::Config::from_toml(&text, None, ragops_lib::config::ConfigOrigin::CommandLine, false, &|_| None).unwrap();
+        ragops_lib::Config::from_toml(&text, None, ragops_lib::config::ConfigOrigin::CommandLine, false, &|_| None)
+            .unwrap();
     let mut registry = ragops_lib::Registry::with_builtins();
     ragops_openai::register(&mut registry);
     let index = ragops_lib::Index::builder().repo(repo.path()).config(config).registry(registry).build().unwrap();
@@ -219,8 +220,16 @@ async fn malformed_answers_are_errors() {
     for (name, answer, n) in [
         ("invalid json", ResponseTemplate::new(200).set_body_string("{\"data\": ["), 2),
         ("wrong count", ResponseTemplate::new(200).set_body_json(vectors(1)), 2),
-        ("wrong dimension", ResponseTemplate::new(200).set_body_json(json!({"data": [{"index": 0, "embedding": [1.0, 2.0]}]})), 1),
-        ("NaN as null", ResponseTemplate::new(200).set_body_json(json!({"data": [{"index": 0, "embedding": [1.0, null, 0.0]}]})), 1),
+        (
+            "wrong dimension",
+            ResponseTemplate::new(200).set_body_json(json!({"data": [{"index": 0, "embedding": [1.0, 2.0]}]})),
+            1,
+        ),
+        (
+            "NaN as null",
+            ResponseTemplate::new(200).set_body_json(json!({"data": [{"index": 0, "embedding": [1.0, null, 0.0]}]})),
+            1,
+        ),
         ("no data", ResponseTemplate::new(200).set_body_json(json!({"object": "list"})), 1),
     ] {
         let server = MockServer::start().await;
@@ -309,7 +318,10 @@ async fn chat_request_body_and_answer() {
             "model": "chat-small", "stream": false, "max_tokens": 50,
             "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
         })))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"choices": [{"message": {"role": "assistant", "content": "hello"}}]})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"choices": [{"message": {"role": "assistant", "content": "hello"}}]})),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -352,7 +364,10 @@ async fn chat_streams_server_sent_events() {
 async fn chat_stream_errors_surface() {
     let server = MockServer::start().await;
     let sse = "data: {\"error\":{\"message\":\"overloaded\"}}\n\n";
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_raw(sse, "text/event-stream")).mount(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(sse, "text/event-stream"))
+        .mount(&server)
+        .await;
     let parts: Vec<_> = llm(&server, "").complete_stream(&request()).await.unwrap().collect().await;
     assert_eq!(parts.len(), 1);
     assert!(parts[0].as_ref().unwrap_err().to_string().contains("overloaded"));

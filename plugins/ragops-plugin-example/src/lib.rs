@@ -39,7 +39,10 @@ ragops_lib::declare_plugin!(register);
 
 /// Registers the `example` embedding provider.
 pub fn register(registry: &mut Registry) {
-    registry.register_embedder(EXAMPLE_PROVIDER, Arc::new(|s: &ProviderSettings| Ok(Arc::new(ExampleEmbedder::try_new(s)?) as _)));
+    registry.register_embedder(
+        EXAMPLE_PROVIDER,
+        Arc::new(|s: &ProviderSettings| Ok(Arc::new(ExampleEmbedder::try_new(s)?) as _)),
+    );
 }
 
 /// The plugin's own runtime: two worker threads, started on first use and kept for the life of
@@ -84,7 +87,9 @@ impl ExampleEmbedder {
     /// # Errors
     /// An unknown key in `[embedding.example]`, or no `base_url` / `dimensions`.
     pub fn try_new(s: &ProviderSettings) -> Result<Self, Error> {
-        let invalid = |key: &str, message: String| Error::Config(ConfigError::Invalid { key: key.into(), origin: String::new(), message });
+        let invalid = |key: &str, message: String| {
+            Error::Config(ConfigError::Invalid { key: key.into(), origin: String::new(), message })
+        };
         let o: Options = toml::Value::Table(s.options.clone())
             .try_into()
             .map_err(|e: toml::de::Error| invalid("embedding.example", e.message().to_string()))?;
