@@ -131,12 +131,28 @@ fn main() {
     let mut spans = server.spans.lock().unwrap().clone();
     spans.sort_unstable();
     let (mut active_us, mut end) = (0u64, 0u64);
-    for (a, b) in spans {
+    let mut gaps = Vec::new();
+    for &(a, b) in &spans {
+        if a > end && end > 0 {
+            gaps.push(a - end);
+        }
         if b > end {
             active_us += b - a.max(end);
             end = b;
         }
     }
+    // Where the idle time is: before the first request, between requests, after the last.
+    let scan_start = started.duration_since(server.epoch).as_micros() as u64;
+    let first = spans.first().map_or(0, |s| s.0.saturating_sub(scan_start));
+    let last = (scan_start + wall.as_micros() as u64).saturating_sub(end);
+    println!(
+        "idle: before first request {:.3}s, {} gaps between requests totalling {:.3}s (largest {:.3}s), after the last {:.3}s",
+        first as f64 / 1e6,
+        gaps.len(),
+        gaps.iter().sum::<u64>() as f64 / 1e6,
+        gaps.iter().max().copied().unwrap_or(0) as f64 / 1e6,
+        last as f64 / 1e6,
+    );
     let active = Duration::from_micros(active_us);
     let while_embedding = busy.as_secs_f64() / (capacity as f64 * active.as_secs_f64());
     println!(
