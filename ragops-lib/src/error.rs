@@ -84,6 +84,15 @@ pub enum ConfigError {
         /// The repository config file.
         path: PathBuf,
     },
+    /// A dynamic plugin could not be loaded (missing file, not a library, no entry symbol,
+    /// another ABI, ragops-lib or compiler version, or a build without plugin support).
+    #[error("cannot load plugin {path}: {message}")]
+    Plugin {
+        /// The library file.
+        path: PathBuf,
+        /// What is wrong, naming both sides of a version mismatch.
+        message: String,
+    },
     /// A path given on the command line does not exist or cannot be read.
     #[error("{path}: {message}")]
     Path {
@@ -122,12 +131,44 @@ pub enum ProviderError {
         /// What happened.
         message: String,
     },
+    /// The server refused the request's rate (HTTP 429) and kept refusing it after the retries.
+    #[error("{provider}: rate limited: {message}")]
+    RateLimited {
+        /// The provider's name.
+        provider: String,
+        /// What happened (URL without secrets, status, attempts).
+        message: String,
+        /// How long the server asked to wait, if it said.
+        retry_after: Option<std::time::Duration>,
+    },
+    /// The server refused the credentials (HTTP 401/403). The message never contains the key.
+    #[error("{provider}: unauthorized: {message}")]
+    Unauthorized {
+        /// The provider's name.
+        provider: String,
+        /// What happened (URL without secrets, status, which variable the key came from).
+        message: String,
+    },
+    /// The server answered, but not with what the protocol promises: invalid JSON, the wrong
+    /// number of vectors, a wrong dimension, a non-finite value, an empty answer. Never stored.
+    #[error("{provider}: malformed response: {message}")]
+    MalformedResponse {
+        /// The provider's name.
+        provider: String,
+        /// What was wrong.
+        message: String,
+    },
 }
 
 impl ProviderError {
     /// Whether retrying the same request may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, ProviderError::Transient { .. })
+        matches!(self, ProviderError::Transient { .. } | ProviderError::RateLimited { .. })
+    }
+
+    /// Whether the input was too long for the model (shorten it rather than retry).
+    pub fn is_context_length(&self) -> bool {
+        matches!(self, ProviderError::ContextLengthExceeded { .. })
     }
 }
 

@@ -104,13 +104,36 @@ impl IndexBuilder {
             (None, None) => root.root.join(DEFAULT_INDEX_DIR),
         };
         let collection = config.index_name.clone().unwrap_or_else(|| root.default_collection());
-        Ok(Index {
-            root,
-            index_dir,
-            collection,
-            config,
-            registry: self.registry.unwrap_or_else(Registry::with_builtins),
-        })
+        let mut registry = self.registry.unwrap_or_else(Registry::with_builtins);
+        load_plugins(&config.plugins, &mut registry)?;
+        Ok(Index { root, index_dir, collection, config, registry })
+    }
+}
+
+/// Loads the configured dynamic plugins into the registry.
+#[cfg(feature = "dylib")]
+fn load_plugins(plugins: &[PathBuf], registry: &mut Registry) -> Result<()> {
+    for path in plugins {
+        let loaded = crate::plugin::dylib::load(path, registry)?;
+        tracing::info!(
+            event = "plugin.loaded",
+            path = %loaded.path.display(),
+            embedders = ?loaded.embedders,
+            llms = ?loaded.llms,
+        );
+    }
+    Ok(())
+}
+
+/// Without the `dylib` feature a configured plugin is an error, not silently ignored.
+#[cfg(not(feature = "dylib"))]
+fn load_plugins(plugins: &[PathBuf], _registry: &mut Registry) -> Result<()> {
+    match plugins.first() {
+        Some(path) => Err(Error::Config(crate::error::ConfigError::Plugin {
+            path: path.clone(),
+            message: "this build of ragops cannot load plugins (built without the `dylib` feature)".into(),
+        })),
+        None => Ok(()),
     }
 }
 

@@ -23,6 +23,7 @@
 //! | --- | --- |
 //! | `test-utils` | [`testing`]: conformance suites for provider and store implementations |
 //! | `failpoints` | crash points in the write path for tests, selected by `RAGOPS_FAILPOINT` ([`failpoint`]) |
+//! | `dylib` | `plugin::dylib`: loading provider plugins from dynamic libraries (`[[plugins]]` in config) |
 
 pub mod chat;
 pub mod config;
@@ -33,6 +34,7 @@ pub mod index;
 pub mod ingest;
 pub mod lexical;
 pub mod model;
+pub mod plugin;
 pub mod provider;
 pub mod repo;
 pub mod retrieve;

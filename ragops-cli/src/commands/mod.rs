@@ -20,6 +20,10 @@ pub(crate) fn registry() -> Registry {
     let mut r = Registry::with_builtins();
     #[cfg(feature = "mock")]
     ragops_mock::register(&mut r);
+    #[cfg(feature = "openai")]
+    ragops_openai::register(&mut r);
+    #[cfg(feature = "ollama")]
+    ragops_ollama::register(&mut r);
     r
 }
 

@@ -478,6 +478,15 @@ fn llm_failure(model: &str, e: ProviderError) -> crate::error::Error {
         ProviderError::ContextLengthExceeded { provider, message } => {
             ProviderError::ContextLengthExceeded { provider, message: format!("{prefix}: {message}") }
         }
+        ProviderError::RateLimited { provider, message, retry_after } => {
+            ProviderError::RateLimited { provider, message: format!("{prefix}: {message}"), retry_after }
+        }
+        ProviderError::Unauthorized { provider, message } => {
+            ProviderError::Unauthorized { provider, message: format!("{prefix}: {message}") }
+        }
+        ProviderError::MalformedResponse { provider, message } => {
+            ProviderError::MalformedResponse { provider, message: format!("{prefix}: {message}") }
+        }
     })
 }
 

@@ -64,6 +64,9 @@ pub struct Config {
     pub ranking: RankingParams,
     /// How `ragops chat` answers.
     pub chat: ChatConfig,
+    /// Dynamic-library plugins to load before providers are built (absolute, or relative to
+    /// the working directory once read from a file).
+    pub plugins: Vec<PathBuf>,
     /// The file this came from, if any.
     pub source: Option<PathBuf>,
     /// How the file was found.
@@ -190,6 +193,7 @@ impl Default for Config {
             limit: DEFAULT_LIMIT,
             ranking: RankingParams::default(),
             chat: ChatConfig::default(),
+            plugins: Vec::new(),
             source: None,
             origin: ConfigOrigin::Defaults,
         }
@@ -235,6 +239,9 @@ impl Config {
         let untrusted = origin == ConfigOrigin::Repository && !trust_repo;
         let mut config = Config::validate(file, &shown, untrusted)?;
         config.apply_env(env);
+        if let Some(dir) = path.and_then(Path::parent) {
+            config.plugins = config.plugins.iter().map(|p| dir.join(p)).collect();
+        }
         config.source = path.map(Path::to_path_buf);
         config.origin = origin;
         Ok(config)
@@ -329,6 +336,12 @@ impl Config {
             let options = tables("store", s.tables, path, untrusted)?.remove(&name).unwrap_or_default();
             c.store = StoreSettings::new(name);
             c.store.options = options;
+        }
+        if let Some(plugins) = file.plugins {
+            if untrusted && !plugins.is_empty() {
+                return Err(ConfigError::Untrusted { key: "plugins".into(), path: path.to_path_buf() });
+            }
+            c.plugins = plugins.into_iter().map(|p| p.path).collect();
         }
         if let Some(r) = file.retrieval {
             if let Some(limit) = r.limit {
@@ -453,6 +466,18 @@ impl Config {
         chat.insert("max_passages".into(), (self.chat.max_passages as i64).into());
         chat.insert("confidence_threshold".into(), f64::from(self.chat.confidence_threshold).into());
         root.insert("chat".into(), chat.into());
+        if !self.plugins.is_empty() {
+            let plugins: Vec<toml::Value> = self
+                .plugins
+                .iter()
+                .map(|p| {
+                    let mut t = toml::Table::new();
+                    t.insert("path".into(), p.display().to_string().into());
+                    t.into()
+                })
+                .collect();
+            root.insert("plugins".into(), plugins.into());
+        }
         let mut value = toml::Value::Table(root);
         crate::secret::mask_toml(&mut value);
         toml::to_string_pretty(&value).unwrap_or_default()
@@ -609,6 +634,33 @@ mod tests {
         assert!(matches!(err, ConfigError::Untrusted { .. }), "{err}");
         assert!(err.to_string().contains("--trust-repo-config"));
         Config::from_toml(text, Some(Path::new("/r/ragops.toml")), ConfigOrigin::Repository, true, &|_| None).unwrap();
+    }
+
+    #[test]
+    fn plugins_are_trusted_only_and_relative_to_the_file() {
+        let text = "[[plugins]]\npath = \"lib/libp.so\"\n";
+        let err =
+            Config::from_toml(text, Some(Path::new("/r/ragops.toml")), ConfigOrigin::Repository, false, &|_| None)
+                .unwrap_err();
+        assert!(matches!(&err, ConfigError::Untrusted { key, .. } if key == "plugins"), "{err}");
+        let c = parse(text).unwrap();
+        assert_eq!(c.plugins, vec![PathBuf::from("/r/lib/libp.so")]);
+        let again = parse(&c.to_display_toml()).unwrap();
+        assert_eq!(again.plugins, c.plugins);
+        let err = parse("[[plugins]]\npath = \"x\"\nsymbol = \"y\"\n").unwrap_err().to_string();
+        assert!(err.contains("symbol"), "{err}");
+    }
+
+    #[test]
+    fn repository_config_cannot_name_key_variables() {
+        let text = "[llm]\nprovider = \"openai\"\n[llm.openai]\napi_key_env = \"OTHER\"\n";
+        let err =
+            Config::from_toml(text, Some(Path::new("/r/ragops.toml")), ConfigOrigin::Repository, false, &|_| None)
+                .unwrap_err();
+        assert!(matches!(&err, ConfigError::Untrusted { key, .. } if key == "llm.openai.api_key_env"), "{err}");
+        // Models, batching and timeouts are fine from a repository.
+        let ok = "[embedding]\nprovider = \"ollama\"\nmodel = \"m\"\ndimensions = 8\nbatch_size = 4\n[embedding.ollama]\ntimeout_secs = 5\n";
+        Config::from_toml(ok, Some(Path::new("/r/ragops.toml")), ConfigOrigin::Repository, false, &|_| None).unwrap();
     }
 
     #[test]

@@ -25,6 +25,17 @@ pub struct ConfigFile {
     pub retrieval: Option<RetrievalWire>,
     /// `[chat]`
     pub chat: Option<ChatWire>,
+    /// `[[plugins]]`: dynamic libraries to load providers from (trusted config only).
+    pub plugins: Option<Vec<PluginWire>>,
+}
+
+/// `[[plugins]]`: one dynamic-library plugin.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginWire {
+    /// The library file (`.so`, `.dylib`, `.dll`); relative paths are relative to the config
+    /// file's directory.
+    pub path: PathBuf,
 }
 
 /// `[index]`: where the index lives and what it is called.

@@ -249,18 +249,27 @@ impl Scanner {
         let chunker = self.chunker.clone();
         self.observer.walked(walked.files.len() as u64, walked.files.iter().map(|c| c.size).sum());
         let mut files = walked.files;
-        while !files.is_empty() {
+        // Windows are read and chunked one ahead: the next window's files are read while this
+        // one's chunks are embedded and stored, so a server is not left idle during local work.
+        let next_window = |files: &mut Vec<Candidate>| {
+            if files.is_empty() {
+                return None;
+            }
             let rest = files.split_off(WINDOW_FILES.min(files.len()));
-            let window = std::mem::replace(&mut files, rest);
+            let window = std::mem::replace(files, rest);
             let (window_files, window_bytes) = (window.len() as u64, window.iter().map(|c| c.size).sum::<u64>());
-            let chunks_before = summary.chunks;
             let known = known.clone();
             let chunker = chunker.clone();
-            let work = tokio::task::spawn_blocking(move || {
+            let read = tokio::task::spawn_blocking(move || {
                 window.into_par_iter().map(|c| read_file(c, &known, chunker.as_ref())).collect::<Vec<_>>()
-            })
-            .await
-            .map_err(|e| IngestError::Git(format!("read task failed: {e}")))?;
+            });
+            Some((read, window_files, window_bytes))
+        };
+        let mut pending = next_window(&mut files);
+        while let Some((read, window_files, window_bytes)) = pending.take() {
+            let work = read.await.map_err(|e| IngestError::Git(format!("read task failed: {e}")))?;
+            pending = next_window(&mut files);
+            let chunks_before = summary.chunks;
             self.apply_window(work, &namespace, &mut summary, &mut seen).await?;
             self.observer.processed(window_files, window_bytes, summary.chunks - chunks_before);
         }

@@ -154,6 +154,16 @@ impl Registry {
         self
     }
 
+    /// The registered embedding provider names.
+    pub fn embedder_names(&self) -> Vec<String> {
+        self.embedders.keys().cloned().collect()
+    }
+
+    /// The registered language model names.
+    pub fn llm_names(&self) -> Vec<String> {
+        self.llms.keys().cloned().collect()
+    }
+
     /// Builds the embedding provider the settings name.
     ///
     /// # Errors
