@@ -100,7 +100,7 @@ impl SegmentBuilder {
 
     /// Adds a file's chunks; returns the ordinal of its first chunk.
     pub(crate) fn add_file(&mut self, update: FileUpdate) -> Result<u32, StoreError> {
-        let terms = update.chunks.iter().map(|c| lexical::analyze(&c.chunk, update.history.as_deref())).collect();
+        let terms = lexical::analyze_chunks(update.chunks.iter().map(|c| &c.chunk), update.history.as_deref());
         self.add_analyzed_file(update, terms)
     }
 
