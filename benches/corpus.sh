@@ -48,6 +48,6 @@ for krate in "$registry"/*/; do
 done
 cd "$out"
 git init -q
-git -c user.name=bench -c user.email=bench@localhost add -A -f .
+git -c user.name=bench -c user.email=bench@localhost -c core.autocrlf=false add -A -f . 2>/dev/null
 git -c user.name=bench -c user.email=bench@localhost commit -q -m corpus
 echo "$out: $(git ls-files | wc -l) files, $(size) bytes"
