@@ -112,7 +112,11 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<WalkResult, Error> {
         .overrides(overrides)
         .add_custom_ignore_filename(".ragopsignore");
     if let Some(index_dir) = index_dir {
-        builder.filter_entry(move |e| e.path().canonicalize().map_or(true, |p| p != index_dir));
+        // Only a directory can be the index directory: files are never resolved (a syscall per
+        // path component each).
+        builder.filter_entry(move |e| {
+            !e.file_type().is_some_and(|t| t.is_dir()) || e.path().canonicalize().map_or(true, |p| p != index_dir)
+        });
     }
     let mut result = WalkResult::default();
     let mut vendored: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
