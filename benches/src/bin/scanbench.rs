@@ -24,9 +24,10 @@ use std::time::Instant;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
-/// One child run: wall seconds, peak RSS in KiB, stdout.
+/// One child run: wall seconds, CPU seconds (user + system), peak RSS in KiB, stdout.
 struct Run {
     seconds: f64,
+    cpu_seconds: f64,
     max_rss_kib: u64,
     stdout: String,
 }
@@ -34,7 +35,7 @@ struct Run {
 fn run(cmd: &mut Command) -> Res<Run> {
     let rss_file = tempfile::NamedTempFile::new()?;
     let mut timed = Command::new("/usr/bin/time");
-    timed.arg("-f").arg("%M").arg("-o").arg(rss_file.path()).arg(cmd.get_program()).args(cmd.get_args());
+    timed.arg("-f").arg("%M %U %S").arg("-o").arg(rss_file.path()).arg(cmd.get_program()).args(cmd.get_args());
     if let Some(dir) = cmd.get_current_dir() {
         timed.current_dir(dir);
     }
@@ -44,8 +45,17 @@ fn run(cmd: &mut Command) -> Res<Run> {
     if !out.status.success() {
         return Err(format!("{:?} failed: {}", cmd, String::from_utf8_lossy(&out.stderr)).into());
     }
-    let max_rss_kib = std::fs::read_to_string(rss_file.path())?.trim().lines().last().unwrap_or("0").parse()?;
-    Ok(Run { seconds, max_rss_kib, stdout: String::from_utf8(out.stdout)? })
+    let report = std::fs::read_to_string(rss_file.path())?;
+    let fields: Vec<&str> = report.trim().lines().last().unwrap_or_default().split_whitespace().collect();
+    let [rss, user, system] = fields[..] else {
+        return Err(format!("unexpected /usr/bin/time output: {report}").into());
+    };
+    Ok(Run {
+        seconds,
+        cpu_seconds: user.parse::<f64>()? + system.parse::<f64>()?,
+        max_rss_kib: rss.parse()?,
+        stdout: String::from_utf8(out.stdout)?,
+    })
 }
 
 fn ragops() -> PathBuf {
@@ -69,22 +79,57 @@ fn corpus(root: &Path, work: &Path) -> Res<()> {
     // Warm the page cache for both contenders, then time reading.
     let read = || run(Command::new("sh").arg("-c").arg("git ls-files -z | xargs -0 cat > /dev/null").current_dir(root));
     read()?;
-    let read_s = (0..3).map(|_| read().map(|r| r.seconds)).collect::<Res<Vec<_>>>()?.into_iter().fold(f64::MAX, f64::min);
+    let read_s =
+        (0..3).map(|_| read().map(|r| r.seconds)).collect::<Res<Vec<_>>>()?.into_iter().fold(f64::MAX, f64::min);
     let (full, summary) = scan(root, &index)?;
     let bytes = field(&summary, &["bytes"]);
     let disk = field(&summary, &["index", "disk_bytes"]);
-    let search = run(Command::new(ragops()).arg("search").arg("--index").arg(&index).arg("--repo").arg(root).arg("--json").arg("retry backoff timeout"))?;
+    let search = run(Command::new(ragops())
+        .arg("search")
+        .arg("--index")
+        .arg(&index)
+        .arg("--repo")
+        .arg(root)
+        .arg("--json")
+        .arg("retry backoff timeout"))?;
     let hits = serde_json::from_str::<serde_json::Value>(&search.stdout)?["hits"].as_array().map_or(0, Vec::len);
     let (rescan, again) = scan(root, &index)?;
     let mb = bytes / 1e6;
-    println!("## corpus {name}: {mb:.1} MB indexed, {} files, {} chunks", field(&summary, &["files_indexed"]), field(&summary, &["chunks"]));
+    println!(
+        "## corpus {name}: {mb:.1} MB indexed, {} files, {} chunks",
+        field(&summary, &["files_indexed"]),
+        field(&summary, &["chunks"])
+    );
     println!("| what | time | throughput | ratio |");
     println!("|---|---:|---:|---:|");
     println!("| read every file (`git ls-files -z \\| xargs -0 cat`) | {read_s:.2} s | {:.0} MB/s | 1 |", mb / read_s);
-    println!("| full scan, built-in provider, until committed | {:.2} s | **{:.1} MB/s** | {:.0} × reading |", full.seconds, mb / full.seconds, full.seconds / read_s);
+    println!(
+        "| full scan, built-in provider, until committed | {:.2} s | **{:.1} MB/s** | {:.0} × reading |",
+        full.seconds,
+        mb / full.seconds,
+        full.seconds / read_s
+    );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    println!(
+        "| full scan, CPU time (user + system) | {:.1} s | {:.1} MB/s per core, {:.1} MB/s on {cores} idle cores | |",
+        full.cpu_seconds,
+        mb / full.cpu_seconds,
+        mb * cores / full.cpu_seconds
+    );
     println!("| search after the scan ({hits} hits, opening the index) | {:.3} s | | |", search.seconds);
-    println!("| re-scan, nothing changed ({} unchanged) | {:.3} s | | **{:.2} % of the full scan** |", field(&again, &["files_unchanged"]), rescan.seconds, 100.0 * rescan.seconds / full.seconds);
-    println!("| peak RSS of the full scan | {:.0} MiB | | {:.2} × index on disk ({:.0} MiB), {:.2} × corpus |", full.max_rss_kib as f64 / 1024.0, full.max_rss_kib as f64 * 1024.0 / disk, disk / 1048576.0, full.max_rss_kib as f64 * 1024.0 / bytes);
+    println!(
+        "| re-scan, nothing changed ({} unchanged) | {:.3} s | | **{:.2} % of the full scan** |",
+        field(&again, &["files_unchanged"]),
+        rescan.seconds,
+        100.0 * rescan.seconds / full.seconds
+    );
+    println!(
+        "| peak RSS of the full scan | {:.0} MiB | | {:.2} × index on disk ({:.0} MiB), {:.2} × corpus |",
+        full.max_rss_kib as f64 / 1024.0,
+        full.max_rss_kib as f64 * 1024.0 / disk,
+        disk / 1048576.0,
+        full.max_rss_kib as f64 * 1024.0 / bytes
+    );
     println!();
     Ok(())
 }
@@ -106,6 +151,10 @@ fn one_file_changed(work: &Path, files: usize) -> Res<(f64, f64)> {
     if field(&summary, &["files_indexed"]) != 1.0 {
         return Err(format!("expected one file re-indexed: {summary}").into());
     }
+    println!(
+        "<!-- {files} files: full scan {:.2} s wall / {:.2} s CPU; one file changed {:.3} s wall / {:.3} s CPU -->",
+        full.seconds, full.cpu_seconds, changed.seconds, changed.cpu_seconds
+    );
     Ok((full.seconds, changed.seconds))
 }
 
@@ -113,7 +162,11 @@ fn main() -> Res<()> {
     let tmp = tempfile::tempdir()?;
     let work = std::env::var_os("SCANBENCH_WORK").map(PathBuf::from).unwrap_or_else(|| tmp.path().to_path_buf());
     std::fs::create_dir_all(&work)?;
-    println!("ragops scan benchmark: {} on {} cores\n", ragops().display(), std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "ragops scan benchmark: {} on {} cores\n",
+        ragops().display(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     for root in std::env::args_os().skip(1) {
         corpus(Path::new(&root), &work)?;
     }

@@ -131,7 +131,9 @@ fn split_ascii(ident: &str, spans: &mut Vec<(usize, usize)>) {
             let (prev, c) = (piece[w - 1], piece[w]);
             let next = piece.get(w + 1);
             let boundary = (prev.is_ascii_lowercase() && c.is_ascii_uppercase())
-                || (prev.is_ascii_uppercase() && c.is_ascii_uppercase() && next.is_some_and(|n| n.is_ascii_lowercase()))
+                || (prev.is_ascii_uppercase()
+                    && c.is_ascii_uppercase()
+                    && next.is_some_and(|n| n.is_ascii_lowercase()))
                 || (prev.is_ascii_alphabetic() && c.is_ascii_digit())
                 || (prev.is_ascii_digit() && c.is_ascii_alphabetic());
             if boundary {

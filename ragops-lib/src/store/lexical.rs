@@ -458,8 +458,13 @@ mod tests {
     fn shared_file_fields_count_as_per_chunk_tokenization_did() {
         use crate::lexical::tokenize_path;
         let chunks = [
-            Chunk::new("src/http_client/retryPolicy.rs", LineRange::new(1, 2), "rust", "fn retry_backoff() { retry() }")
-                .with_symbol(Some("impl Client > fn retry_backoff".into())),
+            Chunk::new(
+                "src/http_client/retryPolicy.rs",
+                LineRange::new(1, 2),
+                "rust",
+                "fn retry_backoff() { retry() }",
+            )
+            .with_symbol(Some("impl Client > fn retry_backoff".into())),
             Chunk::new("src/http_client/retryPolicy.rs", LineRange::new(3, 4), "rust", "let client = Client::new();"),
         ];
         let history = "Fix retry of the HTTP client";
