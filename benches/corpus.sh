@@ -5,9 +5,10 @@
 #   - then crates from the local cargo registry ($REGISTRY, real Rust/C sources), under
 #     crates/<name>/, in name order, until the corpus holds $MB megabytes (files as checked in,
 #     binaries included; the scan skips those).
-# No file is duplicated and nothing is generated.
+# No file is duplicated and nothing is generated, unless COPIES=N: then the mirror trees are
+# copied N more times under mirrors-copyK/ (when the machine holds too little real source).
 #
-# usage: benches/corpus.sh OUT_DIR MB      e.g. benches/corpus.sh /work/.cache/corpus/c100 130
+# usage: [COPIES=N] benches/corpus.sh OUT_DIR MB      e.g. benches/corpus.sh /work/.cache/corpus/c100 150
 set -euo pipefail
 out=${1:?usage: corpus.sh OUT_DIR MB}
 mb=${2:?usage: corpus.sh OUT_DIR MB}
@@ -45,6 +46,9 @@ size() { du -sb --exclude=.git "$out" | cut -f1; }
 for krate in "$registry"/*/; do
   [ "$(size)" -ge "$limit" ] && break
   cp -r "$krate" "$out/crates/"
+done
+for k in $(seq 1 "${COPIES:-0}"); do
+  cp -r "$out/mirrors" "$out/mirrors-copy$k"
 done
 cd "$out"
 git init -q
