@@ -14,6 +14,11 @@ use tracing::Instrument;
 
 use cli::{Cli, Command, ConfigCommand, LogFormat};
 
+/// mimalloc: a scan allocates many small strings on several threads, where glibc's malloc spent
+/// about a fifth of the CPU (docs/benchmarks.md, scan profile).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

@@ -490,3 +490,34 @@ fn every_damaged_index_file_gives_a_clear_error_or_the_right_answer_never_a_pani
         expected_hits
     );
 }
+
+#[test]
+fn a_provider_failing_mid_scan_keeps_the_index_and_the_batches_already_embedded() {
+    let mut fx = Fixture::new(21);
+    fx.populate(2, 1);
+    let config = |extra: &str| {
+        let path = fx.tmp.path().join(format!("mock{}.toml", extra.len()));
+        let text = format!("[embedding]\nprovider = \"mock\"\nbatch_size = 2\nconcurrency = 1\n{extra}");
+        fs::write(&path, text).expect("config");
+        path.to_str().expect("utf-8").to_string()
+    };
+    let healthy = config("");
+    let failing = config("[embedding.mock]\nfail_after_calls = 3\n");
+    let before = fx.json(&["--config", &healthy, "scan", "--json"]);
+    for i in 0..10 {
+        let text = fx.module(&format!("late{i}"), 1);
+        fx.write(&format!("src/late/l{i}.rs"), text);
+    }
+    let out = fx.run(&["--config", &failing, "scan"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "the outage fails the scan:\n{stderr}");
+    assert!(stderr.contains("mock"), "the error names the provider:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // The previous generation answers, unchanged.
+    let status = fx.json(&["--config", &healthy, "status", "--json"]);
+    assert_eq!(num(&status, "files"), num(&before["index"], "files"));
+    // The three batches (6 texts) embedded before the failure are not paid for again.
+    let after = fx.json(&["--config", &healthy, "scan", "--json"]);
+    assert!(num(&after, "cache_hits") >= 6, "batches embedded before the outage were kept: {after}");
+    assert_eq!(num(&after["index"], "files"), fx.files.len() as u64);
+}

@@ -97,3 +97,118 @@ async fn traits_are_usable_as_trait_objects() {
     assert!(store.capabilities().lexical, "the default store has a lexical leg");
     assert!(store.metadata().await.unwrap().is_none());
 }
+
+/// Counts the texts the scan asks the inner embedder for.
+#[derive(Debug, Default)]
+struct CountingEmbedder {
+    inner: BuiltinEmbedder,
+    texts: std::sync::atomic::AtomicUsize,
+}
+
+impl CountingEmbedder {
+    fn take(&self) -> usize {
+        self.texts.swap(0, std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl EmbeddingProvider for CountingEmbedder {
+    async fn embed(&self, texts: &[String]) -> Result<Vec<ragops_lib::Embedding>, ragops_lib::ProviderError> {
+        self.texts.fetch_add(texts.len(), std::sync::atomic::Ordering::SeqCst);
+        self.inner.embed(texts).await
+    }
+    fn model(&self) -> &ragops_lib::ModelId {
+        self.inner.model()
+    }
+    fn dimensions(&self) -> usize {
+        self.inner.dimensions()
+    }
+}
+
+async fn scan_counting(index: &Index, embedder: &Arc<CountingEmbedder>) -> ragops_lib::ingest::ScanSummary {
+    let store = index.open_store(OpenMode::Write).unwrap();
+    let walk = ragops_lib::ingest::WalkOptions::new(&index.config().scan, Some(index.index_dir().to_path_buf()));
+    let meta = index.expected_metadata(embedder.as_ref());
+    let scanner = ragops_lib::ingest::Scanner::new(embedder.clone(), store, index.chunker(), walk);
+    scanner.scan(index.root(), meta).await.unwrap()
+}
+
+#[tokio::test]
+async fn renamed_file_is_not_re_embedded_and_deleted_file_leaves_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::write(root.join("moved.rs"), "pub fn moved_marker_function() -> u8 {\n    9\n}\n").unwrap();
+    fs::write(root.join("doomed.rs"), "pub fn doomed_marker_function() -> u8 {\n    4\n}\n").unwrap();
+    fs::write(root.join("kept.rs"), "pub fn kept_function() {}\n").unwrap();
+    let index = Index::builder().repo(root).build().unwrap();
+    let embedder = Arc::new(CountingEmbedder::default());
+    let first = scan_counting(&index, &embedder).await;
+    assert_eq!(embedder.take() as u64, first.chunks);
+    assert!(!index.search("doomed_marker_function", 10, &[]).await.unwrap().is_empty());
+
+    fs::rename(root.join("moved.rs"), root.join("renamed.rs")).unwrap();
+    fs::remove_file(root.join("doomed.rs")).unwrap();
+    let second = scan_counting(&index, &embedder).await;
+    assert_eq!(embedder.take(), 0, "a renamed file's chunks come from the cache");
+    assert_eq!((second.files_indexed, second.files_deleted, second.cache_misses), (1, 2, 0));
+
+    let paths = |hits: Vec<ragops_lib::Hit>| hits.into_iter().map(|h| h.chunk.path).collect::<Vec<_>>();
+    let moved = paths(index.search("moved_marker_function", 10, &[]).await.unwrap());
+    assert_eq!(moved.first().map(String::as_str), Some("renamed.rs"), "{moved:?}");
+    assert!(!moved.iter().any(|p| p == "moved.rs"), "{moved:?}");
+    let doomed = paths(index.search("doomed_marker_function", 10, &[]).await.unwrap());
+    assert!(!doomed.iter().any(|p| p == "doomed.rs"), "a deleted file is gone from search: {doomed:?}");
+}
+
+#[tokio::test]
+async fn other_index_version_is_refused_and_rebuild_replaces_it() {
+    let dir = repo();
+    let index = Index::builder().repo(dir.path()).build().unwrap();
+    {
+        // An index written by another version of ragops' on-disk format.
+        let store = index.open_store(OpenMode::Write).unwrap();
+        let mut meta = index.expected_metadata(index.embedder().unwrap().as_ref());
+        meta.index_version = ragops_lib::store::INDEX_VERSION + 1;
+        store.setup(&meta).await.unwrap();
+        store.commit(&meta).await.unwrap();
+    }
+    let err = index.scan().await.unwrap_err();
+    assert!(matches!(err, Error::Store(StoreError::Mismatch { .. })), "{err}");
+    assert!(err.to_string().contains("index_version") && err.to_string().contains("--rebuild"), "{err}");
+    let err = index.search("retry", 3, &[]).await.unwrap_err();
+    assert!(err.to_string().contains("index_version"), "{err}");
+
+    let summary = index.scan_with(&ragops_lib::ScanOptions::default().rebuild(true)).await.unwrap();
+    assert_eq!(summary.files_indexed, 3);
+    let status = index.status().await.unwrap();
+    assert_eq!(status.metadata.index_version, ragops_lib::store::INDEX_VERSION);
+    assert_eq!(index.search("retry with backoff", 3, &[]).await.unwrap()[0].chunk.path, "src/retry.rs");
+}
+
+#[tokio::test]
+async fn base_ref_missing_from_a_shallow_clone_says_how_to_deepen() {
+    let dir = tempfile::tempdir().unwrap();
+    let origin = dir.path().join("origin");
+    fs::create_dir_all(&origin).unwrap();
+    let git = |cwd: &std::path::Path, args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@localhost", "-c", "init.defaultBranch=main"])
+            .args(args)
+            .current_dir(cwd)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    git(&origin, &["init", "-q"]);
+    for n in 1..=2 {
+        fs::write(origin.join("a.rs"), format!("fn a{n}() {{}}\n")).unwrap();
+        git(&origin, &["add", "-A"]);
+        git(&origin, &["commit", "-q", "-m", "commit"]);
+    }
+    let url = format!("file://{}", origin.display());
+    git(dir.path(), &["clone", "-q", "--depth", "1", &url, "shallow"]);
+    let index = Index::builder().repo(dir.path().join("shallow")).build().unwrap();
+    let err = index.scan_with(&ragops_lib::ScanOptions::default().base_ref(Some("HEAD~1".into()))).await.unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("HEAD~1") && message.contains("shallow") && message.contains("--deepen"), "{message}");
+}

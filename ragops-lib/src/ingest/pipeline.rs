@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::stream::{self, StreamExt, TryStreamExt};
+use futures::stream::{self, StreamExt};
 use rayon::prelude::*;
 use serde::Serialize;
 use tracing::Instrument;
@@ -104,6 +104,13 @@ pub struct Scanner {
     skip_warnings: bool,
     history: Option<Arc<HashMap<String, String>>>,
     only: Option<Arc<HashSet<String>>>,
+}
+
+/// A window of files read, hashed and chunked, on its way to embedding.
+struct Window {
+    files: u64,
+    bytes: u64,
+    work: Vec<FileWork>,
 }
 
 /// The outcome of reading one file.
@@ -215,6 +222,7 @@ impl Scanner {
         let known: HashMap<String, FileRecord> =
             self.store.files().await?.into_iter().map(|r| (r.path.clone(), r)).collect();
         let known = Arc::new(known);
+        let known_for_deleted = known.clone();
         let source_owned = source.clone();
         let walk_options = self.walk.clone();
         let span = tracing::Span::current();
@@ -248,31 +256,32 @@ impl Scanner {
         );
         let chunker = self.chunker.clone();
         self.observer.walked(walked.files.len() as u64, walked.files.iter().map(|c| c.size).sum());
-        let mut files = walked.files;
-        // Windows are read and chunked one ahead: the next window's files are read while this
-        // one's chunks are embedded and stored, so a server is not left idle during local work.
-        let next_window = |files: &mut Vec<Candidate>| {
-            if files.is_empty() {
-                return None;
+        // Streaming: a blocking producer reads, hashes and chunks window after window (on
+        // rayon's threads) while this task embeds and stages the previous one; the channel
+        // holds at most one finished window, so memory holds at most three windows of source.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Window>(1);
+        let files = walked.files;
+        let span = tracing::Span::current();
+        let producer = tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let mut files = files.into_iter().peekable();
+            while files.peek().is_some() {
+                let window: Vec<Candidate> = files.by_ref().take(WINDOW_FILES).collect();
+                let (count, bytes) = (window.len() as u64, window.iter().map(|c| c.size).sum::<u64>());
+                let work = window.into_par_iter().map(|c| read_file(c, &known, chunker.as_ref())).collect();
+                if tx.blocking_send(Window { files: count, bytes, work }).is_err() {
+                    // The consumer stopped (an error): no more reading.
+                    break;
+                }
             }
-            let rest = files.split_off(WINDOW_FILES.min(files.len()));
-            let window = std::mem::replace(files, rest);
-            let (window_files, window_bytes) = (window.len() as u64, window.iter().map(|c| c.size).sum::<u64>());
-            let known = known.clone();
-            let chunker = chunker.clone();
-            let read = tokio::task::spawn_blocking(move || {
-                window.into_par_iter().map(|c| read_file(c, &known, chunker.as_ref())).collect::<Vec<_>>()
-            });
-            Some((read, window_files, window_bytes))
-        };
-        let mut pending = next_window(&mut files);
-        while let Some((read, window_files, window_bytes)) = pending.take() {
-            let work = read.await.map_err(|e| IngestError::Git(format!("read task failed: {e}")))?;
-            pending = next_window(&mut files);
+        });
+        while let Some(window) = rx.recv().await {
             let chunks_before = summary.chunks;
-            self.apply_window(work, &namespace, &mut summary, &mut seen).await?;
-            self.observer.processed(window_files, window_bytes, summary.chunks - chunks_before);
+            self.apply_window(window.work, &namespace, &mut summary, &mut seen).await?;
+            self.observer.processed(window.files, window.bytes, summary.chunks - chunks_before);
         }
+        producer.await.map_err(|e| IngestError::Git(format!("read task failed: {e}")))?;
+        let known = known_for_deleted;
         let deleted: Vec<String> = known.keys().filter(|p| !seen.contains(*p)).cloned().collect();
         if !deleted.is_empty() {
             self.store.delete(&deleted).await?;
@@ -374,21 +383,23 @@ impl Scanner {
         let hashes: Vec<ContentHash> = texts.keys().copied().collect();
         let cached = self.store.cached_embeddings(namespace, &hashes).await?;
         let mut vectors: HashMap<ContentHash, Embedding> = HashMap::with_capacity(hashes.len());
-        let mut missing: Vec<(ContentHash, String)> = Vec::new();
+        let mut missing: Vec<ContentHash> = Vec::new();
+        let mut missing_texts: Vec<String> = Vec::new();
         for (h, v) in hashes.iter().zip(cached) {
             match v {
                 Some(v) if v.len() == self.embedder.dimensions() => {
                     vectors.insert(*h, v);
                 }
-                _ => missing.push((*h, texts[h].to_string())),
+                _ => {
+                    missing.push(*h);
+                    missing_texts.push(texts[h].to_string());
+                }
             }
         }
-        let embedded = self.embed_all(&missing).await?;
-        let fresh: Vec<(ContentHash, Embedding)> = missing.iter().map(|(h, _)| *h).zip(embedded).collect();
-        if !fresh.is_empty() {
-            self.store.cache_embeddings(namespace, fresh.clone()).await?;
-        }
-        vectors.extend(fresh);
+        // Each batch is cached as it arrives: an outage or interruption later in the window
+        // keeps what was already paid for.
+        let embedded = self.embed_all(&missing, missing_texts, namespace).await?;
+        vectors.extend(missing.iter().copied().zip(embedded));
         let mut updates = Vec::with_capacity(changed.len());
         for (record, chunks) in changed {
             summary.files_indexed += 1;
@@ -423,15 +434,26 @@ impl Scanner {
         Ok(())
     }
 
-    /// Embeds texts in batches with bounded concurrency; output order = input order.
-    async fn embed_all(&self, texts: &[(ContentHash, String)]) -> Result<Vec<Embedding>> {
+    /// Embeds texts in batches with bounded concurrency, caching each batch's vectors (keyed
+    /// by `hashes`, one per text) as soon as it is checked; output order = input order.
+    async fn embed_all(
+        &self,
+        hashes: &[ContentHash],
+        texts: Vec<String>,
+        namespace: &CacheNamespace,
+    ) -> Result<Vec<Embedding>> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let batches: Vec<Vec<String>> =
-            texts.chunks(self.batch_size).map(|b| b.iter().map(|(_, t)| t.clone()).collect()).collect();
+        let total = texts.len();
+        let mut batches: Vec<Vec<String>> = Vec::with_capacity(total.div_ceil(self.batch_size));
+        let mut texts = texts.into_iter().peekable();
+        while texts.peek().is_some() {
+            batches.push(texts.by_ref().take(self.batch_size).collect());
+        }
         let dims = self.embedder.dimensions();
-        let results: Vec<Vec<Embedding>> = stream::iter(batches)
+        let provider = self.embedder.model().provider.clone();
+        let mut results = stream::iter(batches)
             .map(|batch| {
                 let embedder = self.embedder.clone();
                 async move {
@@ -452,27 +474,33 @@ impl Scanner {
                         batch_size = n,
                         latency_ms = crate::telemetry::elapsed_ms(started),
                     );
-                    Ok::<_, ProviderError>(out)
+                    Ok::<_, ProviderError>((n, out))
                 }
             })
-            .buffered(self.concurrency)
-            .try_collect()
-            .await?;
-        let provider = self.embedder.model().provider.clone();
-        let out: Vec<Embedding> = results.into_iter().flatten().collect();
-        if out.len() != texts.len() {
-            return Err(ProviderError::Permanent {
-                provider,
-                message: format!("returned {} vectors for {} texts", out.len(), texts.len()),
+            .buffered(self.concurrency);
+        let mut out: Vec<Embedding> = Vec::with_capacity(total);
+        while let Some(result) = results.next().await {
+            let (asked, vectors) = result?;
+            if vectors.len() != asked {
+                return Err(ProviderError::Permanent {
+                    provider,
+                    message: format!("returned {} vectors for {asked} texts", vectors.len()),
+                }
+                .into());
             }
-            .into());
-        }
-        if let Some(bad) = out.iter().find(|v| v.len() != dims || v.iter().any(|x| !x.is_finite())) {
-            return Err(ProviderError::Permanent {
-                provider,
-                message: format!("returned a malformed vector ({} values, {dims} expected, or not finite)", bad.len()),
+            if let Some(bad) = vectors.iter().find(|v| v.len() != dims || v.iter().any(|x| !x.is_finite())) {
+                return Err(ProviderError::Permanent {
+                    provider,
+                    message: format!(
+                        "returned a malformed vector ({} values, {dims} expected, or not finite)",
+                        bad.len()
+                    ),
+                }
+                .into());
             }
-            .into());
+            let keys = &hashes[out.len()..out.len() + asked];
+            self.store.cache_embeddings(namespace, keys.iter().copied().zip(vectors.iter().cloned()).collect()).await?;
+            out.extend(vectors);
         }
         Ok(out)
     }

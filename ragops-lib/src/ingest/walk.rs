@@ -112,7 +112,14 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<WalkResult, Error> {
         .overrides(overrides)
         .add_custom_ignore_filename(".ragopsignore");
     if let Some(index_dir) = index_dir {
-        builder.filter_entry(move |e| e.path().canonicalize().map_or(true, |p| p != index_dir));
+        // Only a directory of the same name can be the index directory: nothing else is
+        // resolved (a syscall per path component each).
+        let name = index_dir.file_name().map(|n| n.to_os_string());
+        builder.filter_entry(move |e| {
+            !e.file_type().is_some_and(|t| t.is_dir())
+                || name.as_deref() != Some(e.file_name())
+                || e.path().canonicalize().map_or(true, |p| p != index_dir)
+        });
     }
     let mut result = WalkResult::default();
     let mut vendored: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();

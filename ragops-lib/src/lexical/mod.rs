@@ -2,4 +2,4 @@
 
 mod tokenize;
 
-pub use tokenize::{Token, is_stopword, stopwords, tokenize, tokenize_path};
+pub use tokenize::{Token, for_each_token, is_stopword, stopwords, tokenize, tokenize_path};

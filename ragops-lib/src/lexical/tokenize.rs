@@ -20,7 +20,8 @@ const STOPWORDS: &[&str] = &[
 
 /// Whether a lowercased word is a stopword.
 pub fn is_stopword(word: &str) -> bool {
-    STOPWORDS.binary_search(&word).is_ok()
+    // Every stopword has 1 to 5 bytes: longer words skip the search.
+    word.len() <= 5 && STOPWORDS.binary_search(&word).is_ok()
 }
 
 /// The stopword list (part of the built-in model's identity).
@@ -34,8 +35,15 @@ pub fn stopwords() -> &'static [&'static str] {
 /// `response`, `v2`... as parts. Single characters and stopwords are dropped.
 pub fn tokenize(text: &str) -> Vec<Token> {
     let mut out = Vec::new();
-    for_each_identifier(text, |ident| push_identifier(ident, &mut out));
+    for_each_token(text, |t, whole| out.push(Token { text: t.to_string(), whole }));
     out
+}
+
+/// Calls `f` with each token of `text` (lowercased text, whether it is a whole identifier), in
+/// the order [`tokenize`] returns them, without allocating a string per token.
+pub fn for_each_token(text: &str, mut f: impl FnMut(&str, bool)) {
+    let mut scratch = Scratch::default();
+    for_each_identifier(text, |ident| scratch.identifier(ident, &mut f));
 }
 
 /// Tokens of a repository-relative path: each component and its identifier parts.
@@ -59,6 +67,81 @@ fn for_each_identifier(text: &str, mut f: impl FnMut(&str)) {
     }
     if let Some(s) = start {
         f(&text[s..]);
+    }
+}
+
+/// Buffers reused from one identifier to the next.
+#[derive(Default)]
+struct Scratch {
+    whole: String,
+    part: String,
+    spans: Vec<(usize, usize)>,
+}
+
+impl Scratch {
+    fn identifier(&mut self, ident: &str, f: &mut impl FnMut(&str, bool)) {
+        let trimmed = ident.trim_matches('_');
+        if trimmed.is_empty() {
+            return;
+        }
+        if !trimmed.is_ascii() {
+            // Unicode case rules (e.g. a final sigma) need the general path.
+            let mut out = Vec::new();
+            push_identifier(trimmed, &mut out);
+            out.iter().for_each(|t| f(&t.text, t.whole));
+            return;
+        }
+        self.whole.clear();
+        self.whole.extend(trimmed.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+        if keep_ascii(&self.whole) {
+            f(&self.whole, true);
+        }
+        self.spans.clear();
+        split_ascii(trimmed, &mut self.spans);
+        if self.spans.len() > 1 {
+            for &(start, end) in &self.spans {
+                self.part.clear();
+                self.part.extend(trimmed.as_bytes()[start..end].iter().map(|b| char::from(b.to_ascii_lowercase())));
+                if keep_ascii(&self.part) && self.part != self.whole {
+                    f(&self.part, false);
+                }
+            }
+        }
+    }
+}
+
+/// [`keep`] for an ASCII word.
+fn keep_ascii(word: &str) -> bool {
+    word.len() > 1 && !word.bytes().all(|b| b.is_ascii_digit()) && !is_stopword(word)
+}
+
+/// [`split_identifier`] for an ASCII identifier: the byte spans of its parts.
+fn split_ascii(ident: &str, spans: &mut Vec<(usize, usize)>) {
+    let bytes = ident.as_bytes();
+    let mut piece_start = 0;
+    for end in bytes.iter().enumerate().filter(|(_, b)| **b == b'_').map(|(i, _)| i).chain([bytes.len()]) {
+        let piece = &bytes[piece_start..end];
+        let offset = piece_start;
+        piece_start = end + 1;
+        if piece.is_empty() {
+            continue;
+        }
+        let mut start = 0;
+        for w in 1..piece.len() {
+            let (prev, c) = (piece[w - 1], piece[w]);
+            let next = piece.get(w + 1);
+            let boundary = (prev.is_ascii_lowercase() && c.is_ascii_uppercase())
+                || (prev.is_ascii_uppercase()
+                    && c.is_ascii_uppercase()
+                    && next.is_some_and(|n| n.is_ascii_lowercase()))
+                || (prev.is_ascii_alphabetic() && c.is_ascii_digit())
+                || (prev.is_ascii_digit() && c.is_ascii_alphabetic());
+            if boundary {
+                spans.push((offset + start, offset + w));
+                start = w;
+            }
+        }
+        spans.push((offset + start, offset + piece.len()));
     }
 }
 
@@ -155,5 +238,20 @@ mod tests {
     #[test]
     fn non_ascii_is_kept_inside_words() {
         assert_eq!(texts("café_Über"), ["café_über", "café", "über"]);
+    }
+
+    #[test]
+    fn ascii_fast_path_matches_the_general_path() {
+        let text = "parseHTTPResponse_v2 __init__ max_batch_size utf8Decode XMLHttpRequest2Go a_b_c \
+                    IOError x86_64 ABCd the_end HTTP2Server _private snake__double camelCaseX 1st2nd";
+        let mut general = Vec::new();
+        for_each_identifier(text, |ident| push_identifier(ident, &mut general));
+        assert!(general.len() > 20);
+        assert_eq!(tokenize(text), general);
+    }
+
+    #[test]
+    fn no_stopword_is_longer_than_the_fast_length_check() {
+        assert!(STOPWORDS.iter().all(|w| w.len() <= 5));
     }
 }

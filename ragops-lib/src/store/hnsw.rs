@@ -59,7 +59,7 @@ pub struct HnswStoreOptions {
 impl Default for HnswStoreOptions {
     fn default() -> Self {
         HnswStoreOptions {
-            graph_min_chunks: 50_000,
+            graph_min_chunks: 1_000_000,
             max_connections: 16,
             ef_construction: 100,
             ef_search: 64,
@@ -376,7 +376,7 @@ impl IndexStore for HnswStore {
             use rayon::prelude::*;
             batch
                 .par_iter()
-                .map(|u| u.chunks.iter().map(|c| lexical::analyze(&c.chunk, u.history.as_deref())).collect())
+                .map(|u| lexical::analyze_chunks(u.chunks.iter().map(|c| &c.chunk), u.history.as_deref()))
                 .collect()
         };
         for (update, terms) in batch.into_iter().zip(analyzed) {

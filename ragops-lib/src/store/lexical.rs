@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::lexical::{tokenize, tokenize_path};
+use crate::lexical::tokenize;
 use crate::model::Chunk;
 
 /// Number of fields: text, path, symbol, history.
@@ -79,8 +79,35 @@ pub(crate) type Posting = (u32, FieldFreqs);
 /// A file's summed frequencies of a term, its best chunk, and that chunk's frequency.
 pub(crate) type FileFreqs = (FieldFreqs, u32, u32);
 
+/// A fast, non-cryptographic hasher for the builder's term maps (terms are not adversarial
+/// enough for SipHash to pay: the maps are rebuilt by every scan and never persisted).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let word = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+    fn write_u8(&mut self, b: u8) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
+
 /// Per-term frequencies of one chunk, by field.
-type FieldCounts = HashMap<String, [u32; FIELD_COUNT]>;
+type FieldCounts = HashMap<String, [u32; FIELD_COUNT], FxBuild>;
 
 /// One chunk's analysed terms: per term its frequency in each field, and the field lengths.
 #[derive(Debug, Default)]
@@ -89,29 +116,97 @@ pub(crate) struct ChunkTerms {
     lengths: [u32; FIELD_COUNT],
 }
 
-/// Tokenizes a chunk's fields (pure: runs in parallel before the chunks are added in order).
-pub(crate) fn analyze(chunk: &Chunk, history: Option<&str>) -> ChunkTerms {
-    let mut counts: FieldCounts = HashMap::new();
-    let mut lengths = [0u32; FIELD_COUNT];
-    let symbol = chunk.symbol.as_deref().unwrap_or_default();
-    for (field, tokens) in [
-        (0, tokenize(&chunk.text)),
-        (1, tokenize_path(&chunk.path)),
-        (2, tokenize(symbol)),
-        (HISTORY_FIELD, tokenize(history.unwrap_or_default())),
-    ] {
-        for t in tokens {
-            counts.entry(t.text).or_default()[field] += 1;
-            lengths[field] += 1;
+/// Tokens of one field, counted.
+#[derive(Debug, Default, Clone)]
+struct FieldTokens {
+    counts: Vec<(String, u32)>,
+    len: u32,
+}
+
+impl FieldTokens {
+    fn of(text: &str, path: bool) -> Self {
+        let mut counts: HashMap<String, u32, FxBuild> = HashMap::default();
+        let mut len = 0;
+        let mut add = |t: &str, _whole: bool| {
+            len += 1;
+            match counts.get_mut(t) {
+                Some(n) => *n += 1,
+                None => {
+                    counts.insert(t.to_string(), 1);
+                }
+            }
+        };
+        if path {
+            crate::lexical::for_each_token(&text.replace(['/', '\\', '.', '-'], " "), &mut add);
+        } else {
+            crate::lexical::for_each_token(text, &mut add);
         }
+        FieldTokens { counts: counts.into_iter().collect(), len }
     }
-    ChunkTerms { counts: counts.into_iter().collect(), lengths }
+}
+
+/// Tokenizes a chunk's fields (pure: runs in parallel before the chunks are added in order).
+#[cfg(test)]
+pub(crate) fn analyze(chunk: &Chunk, history: Option<&str>) -> ChunkTerms {
+    analyze_chunks(std::slice::from_ref(chunk), history).pop().unwrap_or_default()
+}
+
+/// Tokenizes the fields of a file's chunks; the path and history fields, the same for every
+/// chunk of a file, are tokenized once.
+pub(crate) fn analyze_chunks<'c>(
+    chunks: impl IntoIterator<Item = &'c Chunk>,
+    history: Option<&str>,
+) -> Vec<ChunkTerms> {
+    let history = FieldTokens::of(history.unwrap_or_default(), false);
+    let mut path: Option<(&str, FieldTokens)> = None;
+    let mut out = Vec::new();
+    for chunk in chunks {
+        if path.as_ref().is_none_or(|(p, _)| *p != chunk.path) {
+            path = Some((&chunk.path, FieldTokens::of(&chunk.path, true)));
+        }
+        let path_tokens = path.as_ref().map(|(_, t)| t);
+        let mut counts: FieldCounts = HashMap::default();
+        let mut lengths = [0u32; FIELD_COUNT];
+        count_tokens(&chunk.text, 0, &mut counts, &mut lengths);
+        count_tokens(chunk.symbol.as_deref().unwrap_or_default(), 2, &mut counts, &mut lengths);
+        for (field, tokens) in [(1, path_tokens), (HISTORY_FIELD, Some(&history))] {
+            let Some(tokens) = tokens else { continue };
+            lengths[field] += tokens.len;
+            for (t, n) in &tokens.counts {
+                match counts.get_mut(t.as_str()) {
+                    Some(c) => c[field] += n,
+                    None => {
+                        let mut c = [0u32; FIELD_COUNT];
+                        c[field] = *n;
+                        counts.insert(t.clone(), c);
+                    }
+                }
+            }
+        }
+        out.push(ChunkTerms { counts: counts.into_iter().collect(), lengths });
+    }
+    out
+}
+
+/// Adds the tokens of `text` to `field` of `counts` and `lengths`.
+fn count_tokens(text: &str, field: usize, counts: &mut FieldCounts, lengths: &mut [u32; FIELD_COUNT]) {
+    crate::lexical::for_each_token(text, |t, _whole| {
+        lengths[field] += 1;
+        match counts.get_mut(t) {
+            Some(c) => c[field] += 1,
+            None => {
+                let mut c = [0u32; FIELD_COUNT];
+                c[field] = 1;
+                counts.insert(t.to_string(), c);
+            }
+        }
+    });
 }
 
 /// Builds a segment's lexical index as chunks are added.
 #[derive(Debug, Default)]
 pub(crate) struct LexicalBuilder {
-    postings: HashMap<String, Vec<Posting>>,
+    postings: HashMap<String, Vec<Posting>, FxBuild>,
     lengths: Vec<[u32; FIELD_COUNT]>,
 }
 
@@ -357,5 +452,41 @@ mod tests {
     fn query_terms_keep_the_strongest_weight() {
         let t = query_terms("retry_backoff retry", 0.5, 1.0);
         assert_eq!(t, vec![("backoff".into(), 0.5), ("retry".into(), 1.0), ("retry_backoff".into(), 1.0)]);
+    }
+
+    #[test]
+    fn shared_file_fields_count_as_per_chunk_tokenization_did() {
+        use crate::lexical::tokenize_path;
+        let chunks = [
+            Chunk::new(
+                "src/http_client/retryPolicy.rs",
+                LineRange::new(1, 2),
+                "rust",
+                "fn retry_backoff() { retry() }",
+            )
+            .with_symbol(Some("impl Client > fn retry_backoff".into())),
+            Chunk::new("src/http_client/retryPolicy.rs", LineRange::new(3, 4), "rust", "let client = Client::new();"),
+        ];
+        let history = "Fix retry of the HTTP client";
+        let analysed = analyze_chunks(&chunks, Some(history));
+        for (chunk, terms) in chunks.iter().zip(analysed) {
+            let mut expected: HashMap<String, [u32; FIELD_COUNT]> = HashMap::new();
+            let mut lengths = [0u32; FIELD_COUNT];
+            let symbol = chunk.symbol.clone().unwrap_or_default();
+            for (field, tokens) in [
+                (0, tokenize(&chunk.text)),
+                (1, tokenize_path(&chunk.path)),
+                (2, tokenize(&symbol)),
+                (HISTORY_FIELD, tokenize(history)),
+            ] {
+                for t in tokens {
+                    expected.entry(t.text).or_default()[field] += 1;
+                    lengths[field] += 1;
+                }
+            }
+            let got: HashMap<String, [u32; FIELD_COUNT]> = terms.counts.into_iter().collect();
+            assert_eq!(got, expected);
+            assert_eq!(terms.lengths, lengths);
+        }
     }
 }

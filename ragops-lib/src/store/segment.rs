@@ -100,7 +100,7 @@ impl SegmentBuilder {
 
     /// Adds a file's chunks; returns the ordinal of its first chunk.
     pub(crate) fn add_file(&mut self, update: FileUpdate) -> Result<u32, StoreError> {
-        let terms = update.chunks.iter().map(|c| lexical::analyze(&c.chunk, update.history.as_deref())).collect();
+        let terms = lexical::analyze_chunks(update.chunks.iter().map(|c| &c.chunk), update.history.as_deref());
         self.add_analyzed_file(update, terms)
     }
 
@@ -174,10 +174,14 @@ impl SegmentBuilder {
         }
         fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
         let meta_bytes = postcard::to_stdvec(&self.meta).map_err(StoreError::backend)?;
-        let vector_bytes: Vec<u8> = self.vectors.iter().flat_map(|x| x.to_le_bytes()).collect();
         write_durably(&dir.join(META_FILE), &meta_bytes)?;
+        let meta_checksum = checksum(&meta_bytes);
+        drop(meta_bytes);
         write_durably(&dir.join(TEXT_FILE), &self.texts)?;
-        write_durably(&dir.join(VECTORS_FILE), &vector_bytes)?;
+        let text_bytes = self.texts.len() as u64;
+        drop(self.texts);
+        // Streamed: no second copy of the vectors in memory.
+        let vectors_checksum = write_vectors(&dir.join(VECTORS_FILE), &self.vectors)?;
         let (dict, postings) = self.lexical.finish();
         let dict_bytes = postcard::to_stdvec(&dict).map_err(StoreError::backend)?;
         write_durably(&dir.join(LEXDICT_FILE), &dict_bytes)?;
@@ -201,9 +205,9 @@ impl SegmentBuilder {
             id,
             chunks: n as u32,
             live: live as u32,
-            meta_checksum: checksum(&meta_bytes),
-            vectors_checksum: checksum(&vector_bytes),
-            text_bytes: self.texts.len() as u64,
+            meta_checksum,
+            vectors_checksum,
+            text_bytes,
             graph,
             tombstones,
             lexical,
@@ -653,6 +657,23 @@ pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), StoreError>
     let mut f = File::create(path).map_err(|e| StoreError::io(path, e))?;
     f.write_all(bytes).map_err(|e| StoreError::io(path, e))?;
     f.sync_all().map_err(|e| StoreError::io(path, e))
+}
+
+/// Writes vectors as little-endian `f32` durably, a block at a time; returns the file's checksum.
+fn write_vectors(path: &Path, vectors: &[f32]) -> Result<String, StoreError> {
+    let file = File::create(path).map_err(|e| StoreError::io(path, e))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut hasher = blake3::Hasher::new();
+    let mut block: Vec<u8> = Vec::with_capacity(64 << 10);
+    for part in vectors.chunks(16 << 10) {
+        block.clear();
+        block.extend(part.iter().flat_map(|x| x.to_le_bytes()));
+        hasher.update(&block);
+        out.write_all(&block).map_err(|e| StoreError::io(path, e))?;
+    }
+    let file = out.into_inner().map_err(|e| StoreError::io(path, e.into_error()))?;
+    file.sync_all().map_err(|e| StoreError::io(path, e))?;
+    Ok(hasher.finalize().to_hex().to_string())
 }
 
 /// Fsyncs a directory so that the entries created in it survive a crash.
