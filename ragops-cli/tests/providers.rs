@@ -240,3 +240,85 @@ fn a_missing_openai_key_is_a_config_error() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("OPENAI_API_KEY"), "{stderr}");
 }
+
+/// Answers like OpenAI's chat completions endpoint (plain or streamed), citing the first chunk
+/// of the prompt's sources and one invented location.
+struct FakeChat;
+
+impl Respond for FakeChat {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        let prompt: String =
+            body["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap_or("")).collect();
+        // The prompt names its sources as `path:start-end`; cite the one about retries.
+        let cited = prompt
+            .split_whitespace()
+            .find(|w| w.starts_with("src/lib.rs:"))
+            .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '-' && c != ':' && c != '/' && c != '.'))
+            .unwrap_or("src/lib.rs:1-3")
+            .to_string();
+        let answer = format!("Retries back off in `retry_with_backoff` [{cited}]; see also [src/invented.rs:1-9].");
+        if body["stream"].as_bool().unwrap_or(false) {
+            let mut sse = String::new();
+            for piece in answer.split_inclusive(' ') {
+                let chunk = json!({"choices": [{"index": 0, "delta": {"content": piece}}]});
+                sse.push_str(&format!("data: {chunk}\n\n"));
+            }
+            sse.push_str("data: [DONE]\n\n");
+            return ResponseTemplate::new(200).insert_header("content-type", "text/event-stream").set_body_string(sse);
+        }
+        ResponseTemplate::new(200).set_body_json(json!({
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}]
+        }))
+    }
+}
+
+fn chat_config(server: &MockServer) -> String {
+    format!(
+        "[llm]\nprovider = \"openai\"\nmodel = \"chat-8k\"\n[llm.openai]\nbase_url = \"{}/v1\"\napi_key_env = \"MY_KEY\"\ncontext_window = 8192\nmax_retries = 1\ninitial_backoff_ms = 1\n",
+        server.uri()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_through_an_openai_compatible_server_validates_citations() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).and(path("/v1/chat/completions")).respond_with(FakeChat).mount(&server).await;
+    let f = Fixture::new();
+    assert!(f.run(&["scan"], &[]).status.success());
+    let config = f.write_config("chat.toml", &chat_config(&server));
+    let c = config.to_str().unwrap();
+    let out = f.run(&["--config", c, "chat", "how do retries back off?", "--json"], &[("MY_KEY", KEY)]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stdout.contains(KEY) && !stderr.contains(KEY));
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["mode"], "llm", "{v}");
+    assert_eq!((v["provider"].as_str(), v["model"].as_str()), (Some("openai"), Some("chat-8k")), "{v}");
+    assert_eq!(v["citations"][0]["path"], "src/lib.rs", "the valid citation is kept: {v}");
+    assert_eq!(v["invalid_citations"][0]["path"], "src/invented.rs", "the invented one is flagged: {v}");
+    let answer = v["answer"].as_str().unwrap();
+    assert!(!answer.contains("[src/invented.rs:1-9]") && answer.contains("[invalid citation removed]"), "{v}");
+    assert_eq!(v["grounded"], true);
+    assert!(v["confidence"].is_number() && v["confidence_kind"] == "heuristic", "{v}");
+    // The server got the retrieved chunk in the prompt, and the key in the header only.
+    let requests = server.received_requests().await.unwrap();
+    let body = text(&requests[0].body);
+    assert!(body.contains("retry_with_backoff"), "the prompt carries the retrieved code: {body}");
+    assert!(!body.contains(KEY));
+    assert_eq!(requests[0].headers.get("authorization").unwrap().to_str().unwrap(), format!("Bearer {KEY}"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_server_error_is_one_clear_line_and_exit_1() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(500).set_body_string("boom")).mount(&server).await;
+    let f = Fixture::new();
+    assert!(f.run(&["scan"], &[]).status.success());
+    let config = f.write_config("chat.toml", &chat_config(&server));
+    let out = f.run(&["--config", config.to_str().unwrap(), "chat", "how do retries back off?"], &[("MY_KEY", KEY)]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("openai") && stderr.contains("500"), "names the provider and the status: {stderr}");
+    assert!(!stderr.contains(KEY) && !stderr.contains("panicked"), "{stderr}");
+}
