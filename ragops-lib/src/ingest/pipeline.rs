@@ -27,6 +27,10 @@ use crate::store::{CacheNamespace, IndexMetadata, IndexStore, StoreStats};
 /// Files read, chunked and embedded per window.
 const WINDOW_FILES: usize = 512;
 
+/// The first window's size; windows double up to [`WINDOW_FILES`], so embedding (and a
+/// provider's server) starts after a few files are read rather than a whole window.
+const FIRST_WINDOW_FILES: usize = 32;
+
 /// What a scan did.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[non_exhaustive]
@@ -265,8 +269,10 @@ impl Scanner {
         let producer = tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
             let mut files = files.into_iter().peekable();
+            let mut size = FIRST_WINDOW_FILES;
             while files.peek().is_some() {
-                let window: Vec<Candidate> = files.by_ref().take(WINDOW_FILES).collect();
+                let window: Vec<Candidate> = files.by_ref().take(size).collect();
+                size = (size * 2).min(WINDOW_FILES);
                 let (count, bytes) = (window.len() as u64, window.iter().map(|c| c.size).sum::<u64>());
                 let work = window.into_par_iter().map(|c| read_file(c, &known, chunker.as_ref())).collect();
                 if tx.blocking_send(Window { files: count, bytes, work }).is_err() {
