@@ -1,7 +1,8 @@
 //! Failpoints: named places in the write path where a test can make the process crash, to
 //! prove that an interruption at any of them leaves a usable index.
 //!
-//! Compiled only with the `failpoints` feature; without it [`hit`] is an empty inline function.
+//! Compiled only with the `failpoints` feature; without it the crate-private `hit` is an empty
+//! inline function.
 //! With it, `RAGOPS_FAILPOINT=NAME[:N]` makes the N-th (default first) pass through the point
 //! `NAME` abort the process at once (no destructors, no flushes: what SIGKILL or a power cut
 //! leaves behind). The points, in the order a scan passes them:
