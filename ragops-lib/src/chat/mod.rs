@@ -225,17 +225,13 @@ impl Chat {
         let started = Instant::now();
         let (retriever, stale) = self.retriever().await?;
         let depth = (self.config.max_passages * 4).max(LEG_DEPTH);
-        let pool = retriever.search(question, depth, &self.filters).await?;
-        let lexical: Vec<Hit> = retriever
-            .clone()
-            .with_kind(RetrieverKind::Lexical)
-            .search(question, LEG_DEPTH, &self.filters)
-            .await?
-            .into_iter()
-            .filter(|h| h.leg == Leg::Lexical)
-            .collect();
-        let vector =
-            retriever.clone().with_kind(RetrieverKind::Vector).search(question, LEG_DEPTH, &self.filters).await?;
+        // One query embedding and one search per leg: the legs' own rankings come back with the
+        // fused one, for the confidence signals.
+        let searched = retriever.search_with_legs(question, depth, &self.filters).await?;
+        let pool = searched.hits;
+        let lexical: Vec<Hit> =
+            searched.lexical.into_iter().filter(|h| h.leg == Leg::Lexical).take(LEG_DEPTH).collect();
+        let vector: Vec<Hit> = searched.vector.into_iter().take(LEG_DEPTH).collect();
         let chosen = extractive::select(&pool, self.config.max_passages);
         let mut answer = match &self.llm {
             None => {

@@ -79,6 +79,18 @@ impl Default for RankingParams {
     }
 }
 
+/// A search's ranked hits plus each leg's own ranking ([`Retriever::search_with_legs`]).
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct Searched {
+    /// The fused, ranked hits (what [`Retriever::search`] returns).
+    pub hits: Vec<Hit>,
+    /// The lexical leg's hits, best first (empty when the leg did not run).
+    pub lexical: Vec<Hit>,
+    /// The vector leg's hits, best first (empty when the leg did not run).
+    pub vector: Vec<Hit>,
+}
+
 /// A file ranked by its chunks.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[non_exhaustive]
@@ -134,7 +146,22 @@ impl Retriever {
     /// # Errors
     /// A provider failure embedding the query, or a store failure.
     pub async fn search(&self, query: &str, limit: usize, filters: &[Filter]) -> Result<Vec<Hit>> {
+        Ok(self.search_inner(query, limit, filters, false).await?.hits)
+    }
+
+    /// As [`Retriever::search`], also returning each leg's own ranking (before fusion and
+    /// priors), from the same query embedding and the same store searches: for evidence such as
+    /// how far the legs agree.
+    ///
+    /// # Errors
+    /// As [`Retriever::search`].
+    pub async fn search_with_legs(&self, query: &str, limit: usize, filters: &[Filter]) -> Result<Searched> {
+        self.search_inner(query, limit, filters, true).await
+    }
+
+    async fn search_inner(&self, query: &str, limit: usize, filters: &[Filter], keep_legs: bool) -> Result<Searched> {
         let started = Instant::now();
+        let mut searched = Searched::default();
         let has_lexical = self.store.capabilities().lexical;
         let lexical = has_lexical && self.kind != RetrieverKind::Vector;
         let vector = self.kind != RetrieverKind::Lexical || !has_lexical;
@@ -163,6 +190,9 @@ impl Retriever {
             );
             // A similarity of zero or less shares nothing with the query.
             hits.retain(|h| h.score > 0.0);
+            if keep_legs {
+                searched.vector.clone_from(&hits);
+            }
             legs.push((hits, self.params.vector_weight));
         }
         if lexical {
@@ -175,6 +205,9 @@ impl Retriever {
                 hits = hits.len(),
                 latency_ms = crate::telemetry::elapsed_ms(started),
             );
+            if keep_legs {
+                searched.lexical.clone_from(&hits);
+            }
             legs.push((hits, self.params.lexical_weight));
         }
         let mut hits = if legs.len() == 1 { legs.pop().map(|(h, _)| h).unwrap_or_default() } else { blend(legs) };
@@ -197,7 +230,8 @@ impl Retriever {
             retriever = ?self.kind,
             latency_ms = crate::telemetry::elapsed_ms(started),
         );
-        Ok(hits)
+        searched.hits = hits;
+        Ok(searched)
     }
 
     /// The best `limit` files, ranked by their best chunks.
