@@ -566,9 +566,11 @@ fn interactive_session_on_a_pseudo_terminal() {
     let repo = sample();
     let config = llm_config(&repo, "cite", "fragment_chars = 1\nfragment_delay_ms = 40\n");
     let bin = assert_cmd::cargo::cargo_bin!("ragops");
-    let command = format!("{} --config {config} chat", bin.display());
+    // `exec`: the shell `script` runs the command with must not stay between the terminal and
+    // ragops (dash, a common /bin/sh, would die of the Ctrl-C meant for ragops).
+    let command = format!("exec {} --config {config} chat", bin.display());
     let mut cmd = std::process::Command::new("script");
-    cmd.args(["-qec", &command, "/dev/null"]);
+    cmd.args(["-qec", &command, "/dev/null"]).env("SHELL", "/bin/sh");
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("RAGOPS_") {
             cmd.env_remove(&k);
@@ -616,7 +618,7 @@ fn interactive_session_on_a_pseudo_terminal() {
     let status = child.wait().expect("wait");
     reader.join().expect("reader");
     let text = screen.text();
-    assert!(status.success(), "{text}");
+    assert!(status.success(), "{status}: {text}");
     assert!(text.contains("Sources: scripts/retry.py:"), "{text}");
     let after_sources = text.rsplit("/sources").next().expect("after /sources");
     assert!(after_sources.contains("scripts/retry.py:"), "/sources lists the citations: {text}");
