@@ -274,18 +274,51 @@ impl Retriever {
     }
 }
 
-/// The identifiers a symbol-like query names (one or two whole identifiers, lowercased), or
-/// nothing for a natural-language query.
-fn symbol_query(query: &str) -> Vec<String> {
-    let whole: Vec<String> =
-        crate::lexical::tokenize(query).into_iter().filter(|t| t.whole && t.text.len() >= 3).map(|t| t.text).collect();
-    let words = query.split_whitespace().count();
-    if whole.is_empty() || words > 2 { Vec::new() } else { whole }
+/// An identifier a symbol-like query names, as typed and lowercased.
+#[derive(Clone, Debug, PartialEq)]
+struct SymbolName {
+    typed: String,
+    lower: String,
 }
 
-/// 1 when the chunk defines one of `symbols` (its innermost symbol names it), 0.5 when its
-/// file is named after one, else 0.
-fn definition_match(chunk: &crate::model::Chunk, symbols: &[String]) -> f32 {
+/// The identifiers a symbol-like query names (one or two whole identifiers of at least three
+/// characters), or nothing for a natural-language query.
+fn symbol_query(query: &str) -> Vec<SymbolName> {
+    if query.split_whitespace().count() > 2 {
+        return Vec::new();
+    }
+    let mut names = Vec::new();
+    for word in query.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+        if word.chars().count() >= 3 && word.chars().any(char::is_alphabetic) {
+            let lower = word.to_lowercase();
+            if !names.iter().any(|n: &SymbolName| n.lower == lower) {
+                names.push(SymbolName { typed: word.to_string(), lower });
+            }
+        }
+    }
+    names
+}
+
+/// How well a name in a chunk's symbol path matches the query: 1 typed as in the query (or the
+/// query is all lowercase), 0.5 the same name in another case (`serialize` for `Serialize`).
+fn name_match(name: &str, symbols: &[SymbolName]) -> f32 {
+    let mut best = 0.0f32;
+    for s in symbols {
+        if name == s.typed || (s.typed == s.lower && name.to_lowercase() == s.lower) {
+            return 1.0;
+        }
+        if name.to_lowercase() == s.lower {
+            best = 0.5;
+        }
+    }
+    best
+}
+
+/// How far the chunk defines one of `symbols`: 1 when a definition on its symbol path (its
+/// own or an enclosing one: a method of the named class) names it, less for a match in another
+/// case, 0.5 when its file is named after one, else 0. `impl Trait for Type` defines `Type`,
+/// not the trait: the many implementations of a trait are not its definition.
+fn definition_match(chunk: &crate::model::Chunk, symbols: &[SymbolName]) -> f32 {
     const KEYWORDS: &[&str] = &[
         "impl",
         "fn",
@@ -308,21 +341,24 @@ fn definition_match(chunk: &crate::model::Chunk, symbols: &[String]) -> f32 {
         "var",
         "let",
     ];
+    let mut best = 0.0f32;
     if let Some(symbol) = &chunk.symbol {
-        let innermost = symbol.rsplit(" > ").next().unwrap_or(symbol);
-        let names = innermost
-            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .filter(|w| !w.is_empty() && !KEYWORDS.contains(w))
-            .map(str::to_lowercase);
-        for name in names {
-            if symbols.contains(&name) {
-                return 1.0;
+        for label in symbol.split(" > ") {
+            // `impl Display for Searcher`: only what follows `for` is defined here.
+            let defined = match label.strip_prefix("impl ").and_then(|rest| rest.split_once(" for ")) {
+                Some((_, ty)) => ty,
+                None => label,
+            };
+            for name in defined.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+                if !name.is_empty() && !KEYWORDS.contains(&name) {
+                    best = best.max(name_match(name, symbols));
+                }
             }
         }
     }
     let file = chunk.path.rsplit('/').next().unwrap_or(&chunk.path);
     let stem = file.split('.').next().unwrap_or(file).to_lowercase();
-    if symbols.contains(&stem) { 0.5 } else { 0.0 }
+    if symbols.iter().any(|s| s.lower == stem) { best.max(0.5) } else { best }
 }
 
 /// Adds to each chunk a share of the decayed sum of its file's other matching chunks.
@@ -436,8 +472,9 @@ mod tests {
 
     #[test]
     fn symbol_queries_favour_definitions() {
-        assert_eq!(symbol_query("Runtime"), ["runtime"]);
-        assert_eq!(symbol_query("Rack::Builder"), ["rack", "builder"]);
+        let names = |q: &str| symbol_query(q).into_iter().map(|s| s.lower).collect::<Vec<_>>();
+        assert_eq!(names("Runtime"), ["runtime"]);
+        assert_eq!(names("Rack::Builder"), ["rack", "builder"]);
         assert!(symbol_query("how does the runtime schedule tasks").is_empty());
         let def = Chunk::new("src/rt/mod.rs", LineRange::new(1, 9), "rust", "pub struct Runtime;")
             .with_symbol(Some("struct Runtime".into()));
@@ -448,6 +485,26 @@ mod tests {
         assert_eq!(definition_match(&def, &q), 1.0);
         assert_eq!(definition_match(&user, &q), 0.0);
         assert_eq!(definition_match(&named, &q), 0.5);
+        // A method of the named type is part of its definition.
+        let method = Chunk::new("src/rt/mod.rs", LineRange::new(10, 19), "rust", "fn block_on() {}")
+            .with_symbol(Some("impl Runtime > fn block_on".into()));
+        assert_eq!(definition_match(&method, &q), 1.0);
+    }
+
+    #[test]
+    fn trait_implementations_and_other_cases_are_weaker_matches() {
+        let q = symbol_query("Serialize");
+        let trait_def = Chunk::new("ser/mod.rs", LineRange::new(1, 9), "rust", "pub trait Serialize {")
+            .with_symbol(Some("trait Serialize".into()));
+        let implementation = Chunk::new("ser/impls.rs", LineRange::new(1, 9), "rust", "impl Serialize for bool {")
+            .with_symbol(Some("impl Serialize for bool".into()));
+        let method = Chunk::new("ser/impls.rs", LineRange::new(1, 9), "rust", "fn serialize() {}")
+            .with_symbol(Some("fn serialize".into()));
+        assert_eq!(definition_match(&trait_def, &q), 1.0);
+        assert_eq!(definition_match(&implementation, &q), 0.0);
+        assert_eq!(definition_match(&method, &q), 0.5);
+        // Typed in lowercase, any case matches fully.
+        assert_eq!(definition_match(&trait_def, &symbol_query("serialize")), 1.0);
     }
 
     #[test]
