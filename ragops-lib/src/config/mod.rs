@@ -360,6 +360,7 @@ impl Config {
                 ("retrieval.file_boost", r.file_boost, &mut k.file_boost),
                 ("retrieval.file_leg_weight", r.file_leg_weight, &mut k.file_leg_weight),
                 ("retrieval.definition_boost", r.definition_boost, &mut k.definition_boost),
+                ("retrieval.file_name_boost", r.file_name_boost, &mut k.file_name_boost),
             ] {
                 if let Some(v) = value {
                     if !(0.0..=100.0).contains(&v) {
@@ -452,6 +453,7 @@ impl Config {
             ("file_boost", k.file_boost),
             ("file_leg_weight", k.file_leg_weight),
             ("definition_boost", k.definition_boost),
+            ("file_name_boost", k.file_name_boost),
         ] {
             retrieval.insert(key.into(), f64::from(v).into());
         }

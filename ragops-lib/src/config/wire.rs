@@ -129,6 +129,8 @@ pub struct RetrievalWire {
     pub file_leg_weight: Option<f32>,
     /// Boost of chunks that define the symbol a symbol-like query names.
     pub definition_boost: Option<f32>,
+    /// Boost of chunks whose file is named after words of a natural-language query.
+    pub file_name_boost: Option<f32>,
 }
 
 /// `[chat]`

@@ -60,6 +60,10 @@ pub struct RankingParams {
     /// For a symbol-like query (one or two identifiers): a chunk that defines the named symbol
     /// scores `× (1 + definition_boost)`, a chunk of a file named after it `× (1 + boost / 2)`.
     pub definition_boost: f32,
+    /// For any other query: a chunk of a file whose name shares a word with the query
+    /// (`sessions.py` for "how sessions keep state", `auth.py` for "authentication") scores
+    /// `× (1 + file_name_boost · share)`, `share` being the matched fraction of the name's words.
+    pub file_name_boost: f32,
 }
 
 impl Default for RankingParams {
@@ -75,6 +79,7 @@ impl Default for RankingParams {
             file_boost: 0.2,
             file_leg_weight: 0.3,
             definition_boost: 1.0,
+            file_name_boost: 0.2,
         }
     }
 }
@@ -212,10 +217,13 @@ impl Retriever {
         }
         let mut hits = if legs.len() == 1 { legs.pop().map(|(h, _)| h).unwrap_or_default() } else { blend(legs) };
         let symbols = symbol_query(query);
+        let words = if symbols.is_empty() { query_words(query) } else { Vec::new() };
         for h in &mut hits {
             h.score *= self.prior(&h.chunk.path, &h.chunk.language);
             if !symbols.is_empty() {
                 h.score *= 1.0 + self.params.definition_boost * definition_match(&h.chunk, &symbols);
+            } else if self.params.file_name_boost > 0.0 {
+                h.score *= 1.0 + self.params.file_name_boost * file_name_match(&h.chunk.path, &words);
             }
         }
         if self.params.file_boost > 0.0 {
@@ -359,6 +367,56 @@ fn definition_match(chunk: &crate::model::Chunk, symbols: &[SymbolName]) -> f32 
     let file = chunk.path.rsplit('/').next().unwrap_or(&chunk.path);
     let stem = file.split('.').next().unwrap_or(file).to_lowercase();
     if symbols.iter().any(|s| s.lower == stem) { best.max(0.5) } else { best }
+}
+
+/// A natural-language query's content words: lowercased, at least three letters, no stopwords.
+fn query_words(query: &str) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    for word in query.split(|c: char| !c.is_alphanumeric()) {
+        let word = word.to_lowercase();
+        if word.chars().count() >= 3 && !crate::lexical::is_stopword(&word) && !words.contains(&word) {
+            words.push(word);
+        }
+    }
+    words
+}
+
+/// Whether two lowercased words are forms of one another: their English stems are equal, or
+/// one is a prefix of the other at least four letters long (`auth`/`authentication`,
+/// `formatter`/`formatting`, `certs`/`certificate`, but not `transfer`/`transform`).
+fn same_word(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    let stemmer = rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English);
+    let (a, b) = (stemmer.stem(a), stemmer.stem(b));
+    let (short, long) = if a.len() <= b.len() { (&a, &b) } else { (&b, &a) };
+    short.len() >= 4 && long.starts_with(short.as_ref())
+}
+
+/// The share of the words of a file's name (`BooleanUtils.java`: boolean, utils) that the
+/// query's words name, 0 to 1.
+fn file_name_match(path: &str, words: &[String]) -> f32 {
+    if words.is_empty() {
+        return 0.0;
+    }
+    let file = path.rsplit('/').next().unwrap_or(path);
+    let stem = file.split('.').next().unwrap_or(file);
+    let mut parts: Vec<String> = Vec::new();
+    for piece in stem.split(|c: char| !c.is_alphanumeric()).filter(|p| !p.is_empty()) {
+        let tokens = crate::lexical::tokenize(piece);
+        let split: Vec<String> = tokens.iter().filter(|t| !t.whole).map(|t| t.text.clone()).collect();
+        if split.is_empty() {
+            parts.extend(tokens.into_iter().map(|t| t.text));
+        } else {
+            parts.extend(split);
+        }
+    }
+    if parts.is_empty() {
+        return 0.0;
+    }
+    let matched = parts.iter().filter(|p| words.iter().any(|w| same_word(p, w))).count();
+    matched as f32 / parts.len() as f32
 }
 
 /// Adds to each chunk a share of the decayed sum of its file's other matching chunks.
@@ -505,6 +563,25 @@ mod tests {
         assert_eq!(definition_match(&method, &q), 0.5);
         // Typed in lowercase, any case matches fully.
         assert_eq!(definition_match(&trait_def, &symbol_query("serialize")), 1.0);
+    }
+
+    #[test]
+    fn file_names_match_forms_of_query_words() {
+        let words = query_words("How does the authentication of sessions work?");
+        assert_eq!(words, ["authentication", "sessions", "work"]);
+        assert_eq!(file_name_match("src/requests/sessions.py", &words), 1.0);
+        assert_eq!(file_name_match("src/requests/auth.py", &words), 1.0);
+        assert_eq!(file_name_match("src/AuthUtils.java", &words), 0.5);
+        assert_eq!(file_name_match("src/adapters.py", &words), 0.0);
+        let words = query_words("how errors are formatting");
+        assert_eq!(file_name_match("error/formatter.ts", &words), 1.0);
+        // Short words only match whole; unrelated words sharing a few letters do not match.
+        assert!(!same_word("transform", "transfer"));
+        assert!(!same_word("run", "runtime"));
+        assert!(same_word("certs", "certificate"));
+        assert!(same_word("utility", "utils"));
+        assert!(same_word("spawn", "spawned"));
+        assert_eq!(file_name_match("lib/cf-h1-proxy.c", &query_words("proxy tunnels")), 1.0 / 3.0);
     }
 
     #[test]
