@@ -79,7 +79,7 @@ impl Default for RankingParams {
             file_boost: 0.2,
             file_leg_weight: 0.3,
             definition_boost: 1.0,
-            file_name_boost: 0.2,
+            file_name_boost: 0.4,
         }
     }
 }
