@@ -172,6 +172,17 @@ impl Retriever {
         let vector = self.kind != RetrieverKind::Lexical || !has_lexical;
         let fetch = self.params.candidates.max(limit);
         let mut legs: Vec<(Vec<Hit>, f32)> = Vec::new();
+        // The lexical leg runs beside the vector leg (on another worker thread when the runtime
+        // has several): a warm query costs the slower leg, not the sum.
+        let lexical_leg = lexical.then(|| {
+            let store = Arc::clone(&self.store);
+            let q = StoreQuery::text(query, fetch).with_filters(filters.to_vec());
+            beside(async move {
+                let started = Instant::now();
+                let hits = store.search(&q).await;
+                (hits, started)
+            })
+        });
         if vector {
             let started = Instant::now();
             let mut v = self.embedder.embed(&[query.to_string()]).await?;
@@ -200,9 +211,9 @@ impl Retriever {
             }
             legs.push((hits, self.params.vector_weight));
         }
-        if lexical {
-            let started = Instant::now();
-            let hits = self.store.search(&StoreQuery::text(query, fetch).with_filters(filters.to_vec())).await?;
+        if let Some(leg) = lexical_leg {
+            let (hits, started) = leg.wait().await?;
+            let hits = hits?;
             tracing::info!(
                 event = "store.search",
                 leg = "lexical",
@@ -218,12 +229,20 @@ impl Retriever {
         let mut hits = if legs.len() == 1 { legs.pop().map(|(h, _)| h).unwrap_or_default() } else { blend(legs) };
         let symbols = symbol_query(query);
         let words = if symbols.is_empty() { query_words(query) } else { Vec::new() };
+        let mut name_shares: HashMap<String, f32> = HashMap::new();
+        if self.params.file_name_boost > 0.0 && !words.is_empty() {
+            for h in &hits {
+                if !name_shares.contains_key(&h.chunk.path) {
+                    name_shares.insert(h.chunk.path.clone(), file_name_match(&h.chunk.path, &words));
+                }
+            }
+        }
         for h in &mut hits {
             h.score *= self.prior(&h.chunk.path, &h.chunk.language);
             if !symbols.is_empty() {
                 h.score *= 1.0 + self.params.definition_boost * definition_match(&h.chunk, &symbols);
             } else if self.params.file_name_boost > 0.0 {
-                h.score *= 1.0 + self.params.file_name_boost * file_name_match(&h.chunk.path, &words);
+                h.score *= 1.0 + self.params.file_name_boost * name_shares.get(&h.chunk.path).copied().unwrap_or(0.0);
             }
         }
         if self.params.file_boost > 0.0 {
@@ -287,6 +306,36 @@ impl Retriever {
 struct SymbolName {
     typed: String,
     lower: String,
+}
+
+/// A future run beside the caller: spawned on the current tokio runtime when it has several
+/// worker threads, else run where it is awaited (any executor works).
+enum Beside<T> {
+    Spawned(tokio::task::JoinHandle<T>),
+    Inline(std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>),
+}
+
+fn beside<T: Send + 'static>(f: impl std::future::Future<Output = T> + Send + 'static) -> Beside<T> {
+    use tracing::Instrument;
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) if rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            Beside::Spawned(rt.spawn(f.instrument(tracing::Span::current())))
+        }
+        _ => Beside::Inline(Box::pin(f)),
+    }
+}
+
+impl<T> Beside<T> {
+    async fn wait(self) -> Result<T> {
+        match self {
+            Beside::Spawned(handle) => match handle.await {
+                Ok(v) => Ok(v),
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => Err(crate::error::StoreError::Invalid("the search was cancelled".into()).into()),
+            },
+            Beside::Inline(f) => Ok(f.await),
+        }
+    }
 }
 
 /// The identifiers a symbol-like query names (one or two whole identifiers of at least three
@@ -369,41 +418,52 @@ fn definition_match(chunk: &crate::model::Chunk, symbols: &[SymbolName]) -> f32 
     if symbols.iter().any(|s| s.lower == stem) { best.max(0.5) } else { best }
 }
 
+/// A content word of a natural-language query, with its English stem.
+#[derive(Clone, Debug, PartialEq)]
+struct QueryWord {
+    text: String,
+    stem: String,
+}
+
 /// A natural-language query's content words: lowercased, at least three letters, no stopwords.
-fn query_words(query: &str) -> Vec<String> {
-    let mut words: Vec<String> = Vec::new();
+fn query_words(query: &str) -> Vec<QueryWord> {
+    let mut words: Vec<QueryWord> = Vec::new();
     for word in query.split(|c: char| !c.is_alphanumeric()) {
         let word = word.to_lowercase();
-        if word.chars().count() >= 3 && !crate::lexical::is_stopword(&word) && !words.contains(&word) {
-            words.push(word);
+        if word.chars().count() >= 3 && !crate::lexical::is_stopword(&word) && !words.iter().any(|w| w.text == word) {
+            words.push(QueryWord { stem: stem(&word), text: word });
         }
     }
     words
 }
 
-/// Whether two lowercased words are forms of one another: their English stems are equal, or
-/// one is a prefix of the other at least four letters long (`auth`/`authentication`,
-/// `formatter`/`formatting`, `certs`/`certificate`, but not `transfer`/`transform`).
-fn same_word(a: &str, b: &str) -> bool {
+/// The Snowball English stem of a lowercased word.
+fn stem(word: &str) -> String {
+    rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English).stem(word).into_owned()
+}
+
+/// Whether two lowercased words (with their stems) are forms of one another: equal, their
+/// stems equal, or one stem a prefix of the other at least four letters long
+/// (`auth`/`authentication`, `formatter`/`formatting`, `certs`/`certificate`, but not
+/// `transfer`/`transform`).
+fn same_form(a: &str, a_stem: &str, b: &str, b_stem: &str) -> bool {
     if a == b {
         return true;
     }
-    let stemmer = rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English);
-    let (a, b) = (stemmer.stem(a), stemmer.stem(b));
-    let (short, long) = if a.len() <= b.len() { (&a, &b) } else { (&b, &a) };
-    short.len() >= 4 && long.starts_with(short.as_ref())
+    let (short, long) = if a_stem.len() <= b_stem.len() { (a_stem, b_stem) } else { (b_stem, a_stem) };
+    short.len() >= 4 && long.starts_with(short)
 }
 
-/// The share of the words of a file's name (`BooleanUtils.java`: boolean, utils) that the
-/// query's words name, 0 to 1.
-fn file_name_match(path: &str, words: &[String]) -> f32 {
+/// The share of the words of a file's name (`BooleanUtils.java`: boolean, utils) that are
+/// forms of the query's words, 0 to 1.
+fn file_name_match(path: &str, words: &[QueryWord]) -> f32 {
     if words.is_empty() {
         return 0.0;
     }
     let file = path.rsplit('/').next().unwrap_or(path);
-    let stem = file.split('.').next().unwrap_or(file);
+    let name = file.split('.').next().unwrap_or(file);
     let mut parts: Vec<String> = Vec::new();
-    for piece in stem.split(|c: char| !c.is_alphanumeric()).filter(|p| !p.is_empty()) {
+    for piece in name.split(|c: char| !c.is_alphanumeric()).filter(|p| !p.is_empty()) {
         let tokens = crate::lexical::tokenize(piece);
         let split: Vec<String> = tokens.iter().filter(|t| !t.whole).map(|t| t.text.clone()).collect();
         if split.is_empty() {
@@ -415,7 +475,13 @@ fn file_name_match(path: &str, words: &[String]) -> f32 {
     if parts.is_empty() {
         return 0.0;
     }
-    let matched = parts.iter().filter(|p| words.iter().any(|w| same_word(p, w))).count();
+    let matched = parts
+        .iter()
+        .filter(|p| {
+            let p_stem = stem(p);
+            words.iter().any(|w| same_form(p, &p_stem, &w.text, &w.stem))
+        })
+        .count();
     matched as f32 / parts.len() as f32
 }
 
@@ -568,7 +634,7 @@ mod tests {
     #[test]
     fn file_names_match_forms_of_query_words() {
         let words = query_words("How does the authentication of sessions work?");
-        assert_eq!(words, ["authentication", "sessions", "work"]);
+        assert_eq!(words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>(), ["authentication", "sessions", "work"]);
         assert_eq!(file_name_match("src/requests/sessions.py", &words), 1.0);
         assert_eq!(file_name_match("src/requests/auth.py", &words), 1.0);
         assert_eq!(file_name_match("src/AuthUtils.java", &words), 0.5);
@@ -576,6 +642,7 @@ mod tests {
         let words = query_words("how errors are formatting");
         assert_eq!(file_name_match("error/formatter.ts", &words), 1.0);
         // Short words only match whole; unrelated words sharing a few letters do not match.
+        let same_word = |a: &str, b: &str| same_form(a, &stem(a), b, &stem(b));
         assert!(!same_word("transform", "transfer"));
         assert!(!same_word("run", "runtime"));
         assert!(same_word("certs", "certificate"));

@@ -54,6 +54,11 @@ pub struct HnswStoreOptions {
     /// A segment with more than this fraction of its chunks deleted is rewritten without them
     /// (and its graph rebuilt) at the next commit.
     pub max_deleted_fraction: f32,
+    /// Segments of at least this many chunks searched without a graph are, from a reader's
+    /// second search on, scanned by int8 codes of their vectors (built then, held in memory: a
+    /// byte a value) with the best candidates re-scored exactly. One-shot searches never pay
+    /// for the codes; long-lived readers scan a quarter of the bytes.
+    pub quantise_min_chunks: usize,
 }
 
 impl Default for HnswStoreOptions {
@@ -69,6 +74,7 @@ impl Default for HnswStoreOptions {
             lexical: LexicalParams::default(),
             lock_wait: None,
             max_deleted_fraction: 0.3,
+            quantise_min_chunks: 16_384,
         }
     }
 }
@@ -589,7 +595,7 @@ impl HnswStore {
         for (seg_index, (_, seg)) in snap.segments.iter().enumerate() {
             let path_ok = filters.path_mask(seg.paths());
             let keep = |ord: u32| path_ok[seg.path_index(ord)] && filters.language_ok(seg.language(ord));
-            for (ord, score) in seg.search(vector, k, self.options.ef_search, &keep) {
+            for (ord, score) in seg.search(vector, k, self.options.ef_search, self.options.quantise_min_chunks, &keep) {
                 scored.push((score, seg_index, ord));
             }
         }
@@ -1012,6 +1018,51 @@ mod tests {
         }
         let recall = found as f64 / (queries as f64 * 10.0);
         assert!(recall >= 0.9, "recall@10 {recall}");
+    }
+
+    #[tokio::test]
+    async fn conforms_with_quantised_scans() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("idx");
+        let quantised = HnswStoreOptions { graph_min_chunks: usize::MAX, quantise_min_chunks: 1, ..Default::default() };
+        let store = HnswStore::open(&path, OpenMode::Write, quantised).unwrap();
+        let reopen = || -> Box<dyn IndexStore> {
+            let copy = dir.path().join("copy");
+            copy_dir(&path, &copy);
+            std::fs::remove_dir_all(copy.join(DB_DIR)).unwrap();
+            Box::new(HnswStore::open(&copy, OpenMode::Write, quantised).unwrap())
+        };
+        crate::testing::index_store_conformance(&store, &reopen).await;
+    }
+
+    #[tokio::test]
+    async fn searches_by_int8_codes_return_what_the_exact_scan_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let dims = 64;
+        let options =
+            HnswStoreOptions { graph_min_chunks: usize::MAX, quantise_min_chunks: 1000, ..Default::default() };
+        let store = HnswStore::open(dir.path(), OpenMode::Write, options).unwrap();
+        store.setup(&meta(dims as u32)).await.unwrap();
+        let files: Vec<FileUpdate> =
+            (0..100).map(|f| file(&format!("f{f}.rs"), &(f * 30..f * 30 + 30).collect::<Vec<_>>(), dims)).collect();
+        store.upsert(files).await.unwrap();
+        store.commit(&meta(dims as u32)).await.unwrap();
+        store.delete(&["f3.rs".to_string()]).await.unwrap();
+        store.commit(&meta(dims as u32)).await.unwrap();
+        drop(store);
+        let filters = vec![Filter::PathGlob("f1*.rs".into())];
+        for filters in [Vec::new(), filters] {
+            // A fresh reader's first search is exact; its later ones scan the codes.
+            let reader = HnswStore::open(dir.path(), OpenMode::Read, options).unwrap();
+            for q in 0..20 {
+                let query = StoreQuery::vector(vector(50_000 + q, dims), 25).with_filters(filters.clone());
+                let exact = HnswStore::open(dir.path(), OpenMode::Read, options).unwrap().search(&query).await.unwrap();
+                let got = reader.search(&query).await.unwrap();
+                let ids = |h: &[Hit]| h.iter().map(|h| (h.chunk.text.clone(), h.score)).collect::<Vec<_>>();
+                assert_eq!(ids(&got), ids(&exact), "query {q}, filters {filters:?}");
+                assert!(got.iter().all(|h| h.chunk.path != "f3.rs"), "deleted chunks stay out");
+            }
+        }
     }
 
     #[tokio::test]

@@ -20,6 +20,7 @@ pub mod lexical;
 pub mod lock;
 mod manifest;
 pub mod meta;
+mod quantised;
 mod segment;
 
 pub use hnsw::{HnswStore, HnswStoreOptions, OpenMode};

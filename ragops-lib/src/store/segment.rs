@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::distance::{DotDistance, dot};
 use super::lexical::{self, FIELD_COUNT, LexDict, LexicalBuilder, LexicalParams};
 use super::manifest::{GraphRef, LexicalRef, SegmentEntry, TombstoneRef};
+use super::quantised::{Codes, quantise};
 use crate::error::StoreError;
 use crate::model::{Chunk, ContentHash, FileRecord, FileUpdate, LineRange};
 
@@ -268,6 +269,10 @@ pub(crate) struct SegmentReader {
     graph: Option<Graph>,
     dict: LexDict,
     postings: Vec<u8>,
+    /// int8 codes of the vectors, built at the second exact search of a large segment.
+    codes: std::sync::OnceLock<Codes>,
+    /// Exact searches so far.
+    searches: std::sync::atomic::AtomicU32,
 }
 
 impl std::fmt::Debug for SegmentReader {
@@ -317,7 +322,18 @@ impl SegmentReader {
             (Some(graph), true) => Some(load_graph(dir, graph)?),
             _ => None,
         };
-        Ok(SegmentReader { dir: dir.to_path_buf(), meta, vectors, text, deleted, graph, dict, postings })
+        Ok(SegmentReader {
+            dir: dir.to_path_buf(),
+            meta,
+            vectors,
+            text,
+            deleted,
+            graph,
+            dict,
+            postings,
+            codes: std::sync::OnceLock::new(),
+            searches: std::sync::atomic::AtomicU32::new(0),
+        })
     }
 
     /// Live chunks and per-field token totals of the live chunks, for global BM25 statistics.
@@ -476,7 +492,17 @@ impl SegmentReader {
     }
 
     /// The `k` best live chunks for which `keep` holds, best first, as `(ordinal, similarity)`.
-    pub(crate) fn search(&self, query: &[f32], k: usize, ef: usize, keep: &dyn Fn(u32) -> bool) -> Vec<(u32, f32)> {
+    /// Without a graph the search is exact; from the second search of a segment of at least
+    /// `quantise_min` chunks on, candidates come from int8 codes and are re-scored exactly
+    /// ([`super::quantised`]).
+    pub(crate) fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        quantise_min: usize,
+        keep: &dyn Fn(u32) -> bool,
+    ) -> Vec<(u32, f32)> {
         if k == 0 {
             return Vec::new();
         }
@@ -490,22 +516,25 @@ impl SegmentReader {
                     .collect()
             });
         }
-        let mut heap: BinaryHeap<Scored> = BinaryHeap::with_capacity(k + 1);
-        for ord in 0..self.len() as u32 {
-            if !accept(ord) {
-                continue;
-            }
-            let s = dot(query, self.vector(ord));
-            if heap.len() < k {
-                heap.push(Scored(s, ord));
-            } else if heap.peek().is_some_and(|worst| s > worst.0) {
-                heap.pop();
-                heap.push(Scored(s, ord));
-            }
+        let earlier = self.searches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if earlier >= 1 && self.len() >= quantise_min.max(1) {
+            let codes = self.codes.get_or_init(|| {
+                let started = std::time::Instant::now();
+                let codes = Codes::build(self.vectors.as_slice(), self.meta.dims as usize);
+                tracing::debug!(
+                    event = "store.quantised",
+                    chunks = self.len(),
+                    bytes = codes.bytes(),
+                    latency_ms = crate::telemetry::elapsed_ms(started),
+                );
+                codes
+            });
+            let approx = codes.scores(&quantise(query).0);
+            let approx = approx.iter().enumerate().map(|(ord, s)| (ord as u32, *s)).filter(|(ord, _)| accept(*ord));
+            let candidates = best(approx, (2 * k).max(k + 32));
+            return best(candidates.into_iter().map(|(ord, _)| (ord, dot(query, self.vector(ord)))), k);
         }
-        let mut out: Vec<(u32, f32)> = heap.into_iter().map(|Scored(s, o)| (o, s)).collect();
-        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        out
+        best((0..self.len() as u32).filter(|ord| accept(*ord)).map(|ord| (ord, dot(query, self.vector(ord)))), k)
     }
 
     /// The chunk at `ord`, its text read from disk and checked against its hash.
@@ -527,6 +556,22 @@ impl SegmentReader {
             symbol: meta.symbol.clone(),
         })
     }
+}
+
+/// The `k` best `(ordinal, score)` pairs, best first (ties by ordinal).
+fn best(scored: impl Iterator<Item = (u32, f32)>, k: usize) -> Vec<(u32, f32)> {
+    let mut heap: BinaryHeap<Scored> = BinaryHeap::with_capacity(k + 1);
+    for (ord, s) in scored {
+        if heap.len() < k {
+            heap.push(Scored(s, ord));
+        } else if heap.peek().is_some_and(|worst| s > worst.0) {
+            heap.pop();
+            heap.push(Scored(s, ord));
+        }
+    }
+    let mut out: Vec<(u32, f32)> = heap.into_iter().map(|Scored(s, o)| (o, s)).collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    out
 }
 
 /// Min-heap entry by score (the worst kept hit on top).
