@@ -114,6 +114,31 @@ fn main() {
         })
         .collect();
     println!("warm hybrid query (library, median of {}): {:.2} ms", warm.len(), ms(median(warm)));
+    {
+        // The vector leg's parts: embedding the query, and the store's scan (k = 200 as the
+        // retriever asks), on a store of its own (its first search is exact, later ones use codes).
+        let embedder = index.embedder().unwrap();
+        let store = HnswStore::open(&index_dir, OpenMode::Read, HnswStoreOptions::default()).unwrap();
+        let mut embed = Vec::new();
+        let mut scan = Vec::new();
+        for (i, q) in (0..rounds + 1).flat_map(|_| QUERIES).enumerate() {
+            let t = Instant::now();
+            let v = rt.block_on(embedder.embed(&[q.to_string()])).unwrap().pop().unwrap();
+            let e = t.elapsed();
+            let t = Instant::now();
+            rt.block_on(ragops_lib::IndexStore::search(&store, &ragops_lib::store::StoreQuery::vector(v, 200)))
+                .unwrap();
+            if i > 0 {
+                embed.push(e);
+                scan.push(t.elapsed());
+            }
+        }
+        println!(
+            "  query embedding: {:.3} ms; vector store search (k 200): {:.2} ms",
+            ms(median(embed)),
+            ms(median(scan))
+        );
+    }
     for kind in [RetrieverKind::Vector, RetrieverKind::Lexical] {
         let retriever = rt.block_on(index.retriever(kind)).unwrap();
         rt.block_on(retriever.search(QUERIES[0], 10, &[])).unwrap();
@@ -209,6 +234,9 @@ fn hnsw_grid(rt: &tokio::runtime::Runtime, index: &Index, corpus: &Path) {
         ms(t.elapsed()) / qv.len() as f64
     );
     quantised_probe(&vectors, &qv, &exact);
+    if std::env::var("RAGOPS_BENCH_HNSW_GRID").is_ok_and(|v| v == "probe") {
+        return;
+    }
     let distinct = vectors
         .iter()
         .map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>())
@@ -296,6 +324,33 @@ fn quantised_probe(vectors: &[Vec<f32>], qv: &[Vec<f32>], exact: &[Vec<usize>]) 
             found as f64 / (10 * qv.len()) as f64,
             ms(t.elapsed()) / qv.len() as f64
         );
+    }
+    // int4: the same per-vector scaling to ±7.
+    let q4 = |v: &[f32]| -> (Vec<i8>, f32) {
+        let m = v.iter().fold(0.0f32, |a, x| a.max(x.abs())).max(f32::MIN_POSITIVE);
+        (v.iter().map(|x| (x / m * 7.0).round() as i8).collect(), m / 7.0)
+    };
+    let coded4: Vec<(Vec<i8>, f32)> = vectors.iter().map(|v| q4(v)).collect();
+    for (r, at) in [(400usize, 10usize), (1000, 10), (400, 200), (1000, 200), (2000, 200)] {
+        let mut found = 0usize;
+        let mut wanted = 0usize;
+        for q in qv.iter() {
+            let (qc, _) = q8(q);
+            let mut approx: Vec<(f32, u32)> =
+                coded4.iter().enumerate().map(|(i, (c, s))| (-(idot(&qc, c) as f32 * s), i as u32)).collect();
+            let r = r.min(approx.len() - 1);
+            approx.select_nth_unstable_by(r, |a, b| a.0.total_cmp(&b.0));
+            approx.truncate(r);
+            let mut s: Vec<(f32, usize)> =
+                approx.iter().map(|&(_, i)| (dot(q, &vectors[i as usize]), i as usize)).collect();
+            s.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let mut all: Vec<f32> = vectors.iter().map(|v| dot(q, v)).collect();
+            all.sort_by(|a, b| b.total_cmp(a));
+            let nth = all[at - 1];
+            found += s.iter().take(at).filter(|(sc, _)| *sc >= nth - 1e-6).count();
+            wanted += at;
+        }
+        println!("int4 first stage, re-score {r}: recall@{at} {:.4}", found as f64 / wanted as f64);
     }
     {
         let centre = false;

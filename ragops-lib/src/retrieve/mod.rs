@@ -308,8 +308,10 @@ struct SymbolName {
     lower: String,
 }
 
-/// A future run beside the caller: spawned on the current tokio runtime when it has several
-/// worker threads, else run where it is awaited (any executor works).
+/// A future run beside the caller: on a thread of the current tokio runtime's blocking pool
+/// when the runtime has several worker threads (a task spawned from a worker waits in that
+/// worker's unstealable LIFO slot until the caller yields: no overlap), else run where it is
+/// awaited (any executor works).
 enum Beside<T> {
     Spawned(tokio::task::JoinHandle<T>),
     Inline(std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>),
@@ -319,7 +321,9 @@ fn beside<T: Send + 'static>(f: impl std::future::Future<Output = T> + Send + 's
     use tracing::Instrument;
     match tokio::runtime::Handle::try_current() {
         Ok(rt) if rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            Beside::Spawned(rt.spawn(f.instrument(tracing::Span::current())))
+            let f = f.instrument(tracing::Span::current());
+            let handle = rt.clone();
+            Beside::Spawned(rt.spawn_blocking(move || handle.block_on(f)))
         }
         _ => Beside::Inline(Box::pin(f)),
     }

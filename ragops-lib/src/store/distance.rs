@@ -17,7 +17,9 @@ impl Distance<f32> for DotDistance {
     }
 }
 
-/// The dot product of two equally long vectors.
+/// The dot product of two equally long vectors (compiled for several instruction sets and
+/// dispatched at run time).
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma", "x86_64+sse4.1"))]
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     // Four accumulators let the compiler vectorise without fast-math.
     let mut acc = [0.0f32; 4];

@@ -55,9 +55,9 @@ pub struct HnswStoreOptions {
     /// (and its graph rebuilt) at the next commit.
     pub max_deleted_fraction: f32,
     /// Segments of at least this many chunks searched without a graph are, from a reader's
-    /// second search on, scanned by int8 codes of their vectors (built then, held in memory: a
-    /// byte a value) with the best candidates re-scored exactly. One-shot searches never pay
-    /// for the codes; long-lived readers scan a quarter of the bytes.
+    /// second search on, scanned by 4-bit codes of their vectors (built then, held in memory:
+    /// half a byte a value) with the best candidates re-scored exactly. One-shot searches never
+    /// pay for the codes; long-lived readers scan an eighth of the bytes.
     pub quantise_min_chunks: usize,
 }
 
@@ -1036,7 +1036,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn searches_by_int8_codes_return_what_the_exact_scan_returns() {
+    async fn searches_by_codes_return_what_the_exact_scan_returns() {
         let dir = tempfile::tempdir().unwrap();
         let dims = 64;
         let options =
