@@ -64,8 +64,8 @@ pub struct HnswStoreOptions {
 impl Default for HnswStoreOptions {
     fn default() -> Self {
         HnswStoreOptions {
-            // The best of the measured grid (docs/benchmarks.md, `--bench search_open`): recall@10
-            // 0.91 at 2.7 ms a query on 100k built-in vectors; exact search below 1M chunks.
+            // From the measured grid (docs/benchmarks.md, `--bench search_open`): recall@10 0.957
+            // at 2.8 ms a query on 100k built-in vectors; exact search below 1M chunks.
             graph_min_chunks: 1_000_000,
             max_connections: 24,
             ef_construction: 200,
