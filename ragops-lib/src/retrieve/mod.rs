@@ -229,20 +229,22 @@ impl Retriever {
         let mut hits = if legs.len() == 1 { legs.pop().map(|(h, _)| h).unwrap_or_default() } else { blend(legs) };
         let symbols = symbol_query(query);
         let words = if symbols.is_empty() { query_words(query) } else { Vec::new() };
-        let mut name_shares: HashMap<String, f32> = HashMap::new();
-        if self.params.file_name_boost > 0.0 && !words.is_empty() {
-            for h in &hits {
-                if !name_shares.contains_key(&h.chunk.path) {
-                    name_shares.insert(h.chunk.path.clone(), file_name_match(&h.chunk.path, &words));
-                }
-            }
-        }
+        // What depends on the file alone is worked out once per file (hits share files).
+        let name_boost = if words.is_empty() { 0.0 } else { self.params.file_name_boost };
+        let mut per_file: HashMap<String, f32> = HashMap::new();
         for h in &mut hits {
-            h.score *= self.prior(&h.chunk.path, &h.chunk.language);
+            let factor = match per_file.get(&h.chunk.path) {
+                Some(f) => *f,
+                None => {
+                    let f = self.prior(&h.chunk.path, &h.chunk.language)
+                        * (1.0 + name_boost * file_name_match(&h.chunk.path, &words));
+                    per_file.insert(h.chunk.path.clone(), f);
+                    f
+                }
+            };
+            h.score *= factor;
             if !symbols.is_empty() {
                 h.score *= 1.0 + self.params.definition_boost * definition_match(&h.chunk, &symbols);
-            } else if self.params.file_name_boost > 0.0 {
-                h.score *= 1.0 + self.params.file_name_boost * name_shares.get(&h.chunk.path).copied().unwrap_or(0.0);
             }
         }
         if self.params.file_boost > 0.0 {

@@ -441,20 +441,30 @@ impl SegmentReader {
         keep: &dyn Fn(u32) -> bool,
     ) -> Result<Vec<(u32, f32)>, StoreError> {
         let postings_path = || self.dir.join(POSTINGS_FILE);
-        let mut scores: HashMap<u32, f32> = HashMap::new();
+        // Dense accumulators: common terms touch a large share of the chunks, and a hash map
+        // per posting cost more than the scoring.
+        let mut scores = vec![0.0f32; self.len()];
+        let mut seen = vec![false; self.len()];
+        let mut touched: Vec<u32> = Vec::new();
         for (term, weight, idf) in terms {
             let Some(list) = self.term_postings(term)? else { continue };
             for (ord, tf) in list {
-                let Some(lengths) = self.dict.lengths.get(ord as usize) else {
+                let (Some(lengths), Some(deleted)) =
+                    (self.dict.lengths.get(ord as usize), self.deleted.get(ord as usize))
+                else {
                     return Err(corrupted(&postings_path(), "ordinal out of range"));
                 };
-                if self.deleted[ord as usize] || !keep(ord) {
+                if *deleted || !keep(ord) {
                     continue;
                 }
-                *scores.entry(ord).or_insert(0.0) += weight * lexical::bm25f(&tf, lengths, avg, *idf, params);
+                if !seen[ord as usize] {
+                    seen[ord as usize] = true;
+                    touched.push(ord);
+                }
+                scores[ord as usize] += weight * lexical::bm25f(&tf, lengths, avg, *idf, params);
             }
         }
-        Ok(scores.into_iter().collect())
+        Ok(touched.into_iter().map(|ord| (ord, scores[ord as usize])).collect())
     }
 
     pub(crate) fn len(&self) -> usize {
