@@ -233,7 +233,7 @@ fn hnsw_grid(rt: &tokio::runtime::Runtime, index: &Index, corpus: &Path) {
         qv.len(),
         ms(t.elapsed()) / qv.len() as f64
     );
-    quantised_probe(&vectors, &qv, &exact);
+    quantised_probe(&vectors, &qv);
     if std::env::var("RAGOPS_BENCH_HNSW_GRID").is_ok_and(|v| v == "probe") {
         return;
     }
@@ -272,113 +272,75 @@ fn hnsw_grid(rt: &tokio::runtime::Runtime, index: &Index, corpus: &Path) {
 }
 
 /// Quantised first stages for an exact search (re-scoring the best candidates with the f32
-/// vectors): recall@10 against exact search (ties counted, as in the HNSW grid) and time, one
-/// thread: int8 codes with a per-vector scale, and sign bits compared by Hamming distance.
-fn quantised_probe(vectors: &[Vec<f32>], qv: &[Vec<f32>], exact: &[Vec<usize>]) {
-    let dims = vectors[0].len();
-    let words = dims.div_ceil(64);
-    let mean: Vec<f32> = (0..dims).map(|d| vectors.iter().map(|v| v[d]).sum::<f32>() / vectors.len() as f32).collect();
-    let code = |v: &[f32], centre: bool| -> Vec<u64> {
-        let mut c = vec![0u64; words];
+/// vectors), one thread: int8 and int4 codes with a per-vector scale, and sign bits compared by
+/// Hamming distance. Recall at `at` against exact search, a result as similar as the exact
+/// `at`-th counting as found (as in the HNSW grid).
+fn quantised_probe(vectors: &[Vec<f32>], qv: &[Vec<f32>]) {
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    let scaled = |v: &[f32], levels: f32| -> (Vec<i8>, f32) {
+        let m = v.iter().fold(0.0f32, |a, x| a.max(x.abs())).max(f32::MIN_POSITIVE);
+        (v.iter().map(|x| (x / m * levels).round() as i8).collect(), m / levels)
+    };
+    let signs = |v: &[f32]| -> Vec<u64> {
+        let mut c = vec![0u64; v.len().div_ceil(64)];
         for (d, x) in v.iter().enumerate() {
-            let x = if centre { x - mean[d] } else { *x };
-            if x > 0.0 {
+            if *x > 0.0 {
                 c[d / 64] |= 1 << (d % 64);
             }
         }
         c
     };
-    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
-    let q8 = |v: &[f32]| -> (Vec<i8>, f32) {
-        let m = v.iter().fold(0.0f32, |a, x| a.max(x.abs())).max(f32::MIN_POSITIVE);
-        (v.iter().map(|x| (x / m * 127.0).round() as i8).collect(), m / 127.0)
-    };
-    let coded: Vec<(Vec<i8>, f32)> = vectors.iter().map(|v| q8(v)).collect();
-    let flat: Vec<i8> = coded.iter().flat_map(|(c, _)| c.iter().copied()).collect();
-    let scales: Vec<f32> = coded.iter().map(|(_, s)| *s).collect();
-    fn idot(a: &[i8], b: &[i8]) -> i32 {
-        a.iter().zip(b).map(|(x, y)| i32::from(*x) * i32::from(*y)).sum()
-    }
-    for r in [10usize, 50, 200] {
-        let t = Instant::now();
-        let mut found = 0usize;
-        for (q, truth) in qv.iter().zip(exact) {
-            let (qc, _) = q8(q);
-            let mut approx: Vec<(f32, u32)> = flat
-                .chunks_exact(dims)
-                .zip(&scales)
-                .enumerate()
-                .map(|(i, (c, s))| (-(idot(&qc, c) as f32 * s), i as u32))
-                .collect();
-            let r = r.min(approx.len() - 1);
-            approx.select_nth_unstable_by(r, |a, b| a.0.total_cmp(&b.0));
-            approx.truncate(r);
-            let mut s: Vec<(f32, usize)> =
-                approx.iter().map(|&(_, i)| (dot(q, &vectors[i as usize]), i as usize)).collect();
-            s.sort_by(|a, b| b.0.total_cmp(&a.0));
-            let tenth = dot(q, &vectors[truth[truth.len() - 1]]);
-            found += s.iter().take(10).filter(|(sc, i)| truth.contains(i) || *sc >= tenth - 1e-6).count();
-        }
-        println!(
-            "int8 first stage, re-score {r}: recall@10 {:.3}, {:.2} ms/query (one thread)",
-            found as f64 / (10 * qv.len()) as f64,
-            ms(t.elapsed()) / qv.len() as f64
-        );
-    }
-    // int4: the same per-vector scaling to ±7.
-    let q4 = |v: &[f32]| -> (Vec<i8>, f32) {
-        let m = v.iter().fold(0.0f32, |a, x| a.max(x.abs())).max(f32::MIN_POSITIVE);
-        (v.iter().map(|x| (x / m * 7.0).round() as i8).collect(), m / 7.0)
-    };
-    let coded4: Vec<(Vec<i8>, f32)> = vectors.iter().map(|v| q4(v)).collect();
-    for (r, at) in [(400usize, 10usize), (1000, 10), (400, 200), (1000, 200), (2000, 200)] {
-        let mut found = 0usize;
-        let mut wanted = 0usize;
-        for q in qv.iter() {
-            let (qc, _) = q8(q);
-            let mut approx: Vec<(f32, u32)> =
-                coded4.iter().enumerate().map(|(i, (c, s))| (-(idot(&qc, c) as f32 * s), i as u32)).collect();
-            let r = r.min(approx.len() - 1);
-            approx.select_nth_unstable_by(r, |a, b| a.0.total_cmp(&b.0));
-            approx.truncate(r);
-            let mut s: Vec<(f32, usize)> =
-                approx.iter().map(|&(_, i)| (dot(q, &vectors[i as usize]), i as usize)).collect();
-            s.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let int8: Vec<(Vec<i8>, f32)> = vectors.iter().map(|v| scaled(v, 127.0)).collect();
+    let int4: Vec<(Vec<i8>, f32)> = vectors.iter().map(|v| scaled(v, 7.0)).collect();
+    let bits: Vec<Vec<u64>> = vectors.iter().map(|v| signs(v)).collect();
+    let idot =
+        |a: &[i8], b: &[i8]| -> f32 { a.iter().zip(b).map(|(x, y)| i32::from(*x) * i32::from(*y)).sum::<i32>() as f32 };
+    // Per query: the exact similarities, best first.
+    let exact: Vec<Vec<f32>> = qv
+        .iter()
+        .map(|q| {
             let mut all: Vec<f32> = vectors.iter().map(|v| dot(q, v)).collect();
             all.sort_by(|a, b| b.total_cmp(a));
-            let nth = all[at - 1];
-            found += s.iter().take(at).filter(|(sc, _)| *sc >= nth - 1e-6).count();
-            wanted += at;
+            all
+        })
+        .collect();
+    let probe = |name: &str, approx: &dyn Fn(&[f32]) -> Vec<f32>, r: usize, at: usize| {
+        let t = Instant::now();
+        let mut found = 0usize;
+        for (q, all) in qv.iter().zip(&exact) {
+            let mut candidates: Vec<(f32, usize)> = approx(q).into_iter().enumerate().map(|(i, s)| (-s, i)).collect();
+            let r = r.min(candidates.len() - 1);
+            candidates.select_nth_unstable_by(r, |a, b| a.0.total_cmp(&b.0));
+            candidates.truncate(r);
+            let mut rescored: Vec<f32> = candidates.iter().map(|&(_, i)| dot(q, &vectors[i])).collect();
+            rescored.sort_by(|a, b| b.total_cmp(a));
+            found += rescored.iter().take(at).filter(|s| **s >= all[at - 1] - 1e-6).count();
         }
-        println!("int4 first stage, re-score {r}: recall@{at} {:.4}", found as f64 / wanted as f64);
+        println!(
+            "{name} first stage, re-score {r}: recall@{at} {:.4}, {:.2} ms/query (one thread)",
+            found as f64 / (at * qv.len()) as f64,
+            ms(t.elapsed()) / qv.len() as f64
+        );
+    };
+    let by_int8 = |q: &[f32]| {
+        let (c, _) = scaled(q, 127.0);
+        int8.iter().map(|(v, s)| idot(&c, v) * s).collect()
+    };
+    let by_int4 = |q: &[f32]| {
+        let (c, _) = scaled(q, 127.0);
+        int4.iter().map(|(v, s)| idot(&c, v) * s).collect()
+    };
+    let by_bits = |q: &[f32]| {
+        let c = signs(q);
+        bits.iter().map(|v| -(v.iter().zip(&c).map(|(a, b)| (a ^ b).count_ones()).sum::<u32>() as f32)).collect()
+    };
+    for r in [10, 50, 200] {
+        probe("int8", &by_int8, r, 10);
     }
-    {
-        let centre = false;
-        let codes: Vec<u64> = vectors.iter().flat_map(|v| code(v, centre)).collect();
-        for r in [1000usize, 4000] {
-            let t = Instant::now();
-            let mut found = 0usize;
-            for (q, truth) in qv.iter().zip(exact) {
-                let qc = code(q, centre);
-                let mut ham: Vec<(u32, u32)> = codes
-                    .chunks_exact(words)
-                    .enumerate()
-                    .map(|(i, c)| (c.iter().zip(&qc).map(|(a, b)| (a ^ b).count_ones()).sum::<u32>(), i as u32))
-                    .collect();
-                let r = r.min(ham.len() - 1);
-                ham.select_nth_unstable(r);
-                ham.truncate(r);
-                let mut s: Vec<(f32, usize)> =
-                    ham.iter().map(|&(_, i)| (dot(q, &vectors[i as usize]), i as usize)).collect();
-                s.sort_by(|a, b| b.0.total_cmp(&a.0));
-                let tenth = dot(q, &vectors[truth[truth.len() - 1]]);
-                found += s.iter().take(10).filter(|(sc, i)| truth.contains(i) || *sc >= tenth - 1e-6).count();
-            }
-            println!(
-                "binary first stage, re-score {r}: recall@10 {:.3}, {:.2} ms/query (one thread)",
-                found as f64 / (10 * qv.len()) as f64,
-                ms(t.elapsed()) / qv.len() as f64
-            );
-        }
+    for (r, at) in [(400, 10), (1000, 10), (400, 200), (1000, 200), (2000, 200)] {
+        probe("int4", &by_int4, r, at);
+    }
+    for r in [1000, 4000] {
+        probe("sign-bit", &by_bits, r, 10);
     }
 }

@@ -38,6 +38,22 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     sum
 }
 
+/// A deterministic pseudo-random unit vector, for tests.
+#[cfg(test)]
+pub(crate) fn test_vector(seed: u64, dims: usize) -> Vec<f32> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut v: Vec<f32> = (0..dims)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % 2000) as f32 / 1000.0 - 1.0
+        })
+        .collect();
+    crate::provider::builtin::normalize(&mut v);
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

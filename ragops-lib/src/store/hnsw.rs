@@ -917,20 +917,7 @@ mod tests {
         IndexMetadata::new("t", "test", "test-model", dims, 40, 0)
     }
 
-    /// A deterministic pseudo-random unit vector.
-    fn vector(seed: u64, dims: usize) -> Vec<f32> {
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let mut v: Vec<f32> = (0..dims)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x % 2000) as f32 / 1000.0 - 1.0
-            })
-            .collect();
-        crate::provider::builtin::normalize(&mut v);
-        v
-    }
+    use super::super::distance::test_vector as vector;
 
     fn file(path: &str, seeds: &[u64], dims: usize) -> FileUpdate {
         let chunks = seeds

@@ -128,20 +128,7 @@ fn dots(even: &[i8], odd: &[i8], codes: &[u8], len: usize, out: &mut [i32]) {
 mod tests {
     use super::*;
 
-    fn unit(seed: u64, dims: usize) -> Vec<f32> {
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let mut v: Vec<f32> = (0..dims)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x % 2000) as f32 / 1000.0 - 1.0
-            })
-            .collect();
-        let norm = v.iter().map(|a| a * a).sum::<f32>().sqrt();
-        v.iter_mut().for_each(|a| *a /= norm);
-        v
-    }
+    use crate::store::distance::test_vector as unit;
 
     #[test]
     fn codes_order_vectors_as_their_dot_products_do() {
