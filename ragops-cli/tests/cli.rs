@@ -730,16 +730,20 @@ fn vendored_directories_are_skipped_and_counted() {
 #[test]
 fn rescan_costs_what_changed() {
     let repo = Repo::git();
+    // A provider whose vectors are cached (the mock stands for a remote one; the built-in
+    // provider's vectors live only in the index).
+    let config = repo.outside("mock.toml", "[embedding]\nprovider = \"mock\"\n");
+    let c = ["--config", config.to_str().expect("utf-8")];
     repo.write("a.rs", "pub fn alpha_unique_function() -> u8 {\n    1\n}\n");
     repo.write("b.rs", "pub fn bravo_unique_function() -> u8 {\n    2\n}\n");
     repo.write("c.py", "def charlie_unique_function():\n    return 3\n");
     repo.write("d.py", "def delta_unique_function():\n    return 4\n");
     repo.commit_all("four files");
-    let first = repo.scan(&[]);
+    let first = repo.scan(&c);
     let n = u64_of(&first, "files_indexed");
     assert_eq!(n, 4);
 
-    let second = repo.scan(&[]);
+    let second = repo.scan(&c);
     assert_eq!(u64_of(&second, "files_indexed"), 0, "nothing changed: {second}");
     assert_eq!(u64_of(&second, "files_unchanged"), n, "{second}");
     assert_eq!(u64_of(&second, "files_deleted"), 0, "{second}");
@@ -748,25 +752,25 @@ fn rescan_costs_what_changed() {
 
     // Modify one file (different size, so any mtime granularity is irrelevant).
     repo.write("a.rs", "pub fn alpha_unique_function() -> u8 {\n    1 + 100\n}\n\npub fn alpha_added_function() {}\n");
-    let third = repo.scan(&[]);
+    let third = repo.scan(&c);
     assert_eq!(u64_of(&third, "files_indexed"), 1, "one file changed: {third}");
     assert_eq!(u64_of(&third, "files_unchanged"), n - 1, "{third}");
-    assert_eq!(str_of(&repo.search("alpha_added_function", &[])[0], "path"), "a.rs");
+    assert_eq!(str_of(&repo.search("alpha_added_function", &c)[0], "path"), "a.rs");
 
     // Delete one.
     let d_text = fs::read_to_string(repo.path("d.py")).expect("read");
     repo.remove("d.py");
-    let fourth = repo.scan(&[]);
+    let fourth = repo.scan(&c);
     assert_eq!(u64_of(&fourth, "files_deleted"), 1, "{fourth}");
     assert_eq!(u64_of(&fourth, "files_indexed"), 0, "{fourth}");
     assert_eq!(u64_of(&fourth, "files_unchanged"), n - 1, "{fourth}");
-    let paths = paths_of(&repo.search("delta_unique_function", &["--limit", "100"]));
+    let paths = paths_of(&repo.search("delta_unique_function", &["--limit", "100", c[0], c[1]]));
     assert!(!paths.iter().any(|p| p == "d.py"), "a deleted file leaves the index: {paths:?}");
-    assert_eq!(u64_of(&repo.json(&["status", "--json"]), "files"), n - 1);
+    assert_eq!(u64_of(&repo.json(&[c[0], c[1], "status", "--json"]), "files"), n - 1);
 
     // Restore it: its chunks come from the embedding cache.
     repo.write("d.py", &d_text);
-    let fifth = repo.scan(&[]);
+    let fifth = repo.scan(&c);
     assert_eq!(u64_of(&fifth, "files_indexed"), 1, "{fifth}");
     assert_eq!(u64_of(&fifth, "cache_misses"), 0, "embeddings are cached by content hash: {fifth}");
     assert_eq!(u64_of(&fifth, "cache_hits"), u64_of(&fifth, "chunks"), "{fifth}");
@@ -778,15 +782,35 @@ fn renamed_file_leaves_its_old_path() {
     repo.write("old_name.rs", "pub fn renamed_marker_function() -> u8 {\n    9\n}\n");
     repo.write("other.rs", "pub fn other_function() {}\n");
     repo.commit_all("init");
-    repo.scan(&[]);
+    // A provider whose vectors are cached (the mock stands for a remote one): the renamed
+    // file's chunks are not embedded again.
+    let config = repo.outside("mock.toml", "[embedding]\nprovider = \"mock\"\n");
+    let config_arg = config.to_str().expect("utf-8");
+    repo.json(&["--config", config_arg, "scan", "--json"]);
     fs::rename(repo.path("old_name.rs"), repo.path("new_name.rs")).expect("rename");
-    let summary = repo.scan(&[]);
+    let summary = repo.json(&["--config", config_arg, "scan", "--json"]);
     assert_eq!(u64_of(&summary, "files_deleted"), 1, "{summary}");
     assert_eq!(u64_of(&summary, "files_indexed"), 1, "{summary}");
     assert_eq!(u64_of(&summary, "cache_misses"), 0, "same content, cached vectors: {summary}");
-    let paths = paths_of(&repo.search("renamed_marker_function", &["--limit", "100"]));
+    let paths = paths_of(&repo.search("renamed_marker_function", &["--limit", "100", "--config", config_arg]));
     assert_eq!(paths.first().map(String::as_str), Some("new_name.rs"), "{paths:?}");
     assert!(!paths.iter().any(|p| p == "old_name.rs"), "{paths:?}");
+}
+
+#[test]
+fn builtin_provider_embeds_a_renamed_file_again_instead_of_caching() {
+    // The built-in embedder costs about what the cache would: its vectors live only in the
+    // index, and a renamed file is embedded again (cheaply), with the same result.
+    let repo = Repo::git();
+    repo.write("old_name.rs", "pub fn renamed_marker_function() -> u8 {\n    9\n}\n");
+    repo.commit_all("init");
+    repo.scan(&[]);
+    fs::rename(repo.path("old_name.rs"), repo.path("new_name.rs")).expect("rename");
+    let summary = repo.scan(&[]);
+    assert_eq!((u64_of(&summary, "files_indexed"), u64_of(&summary, "files_deleted")), (1, 1), "{summary}");
+    assert_eq!(u64_of(&summary, "cache_misses"), 1, "{summary}");
+    let paths = paths_of(&repo.search("renamed_marker_function", &["--limit", "100"]));
+    assert_eq!(paths, ["new_name.rs"]);
 }
 
 // ---------------------------------------------------------------------------------------------

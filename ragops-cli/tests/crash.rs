@@ -32,6 +32,14 @@ impl Fixture {
         Fixture { tmp, files: BTreeMap::new(), rng: seed.wrapping_mul(6364136223846793005).wrapping_add(1) }
     }
 
+    /// Selects the mock provider in the user config: its vectors are cached as they arrive
+    /// (the built-in provider's live only in the index).
+    fn use_cached_provider(&self) {
+        let dir = self.tmp.path().join("xdg").join("ragops");
+        fs::create_dir_all(&dir).expect("config dir");
+        fs::write(dir.join("config.toml"), "[embedding]\nprovider = \"mock\"\n").expect("user config");
+    }
+
     fn root(&self) -> PathBuf {
         self.tmp.path().join("repo")
     }
@@ -244,6 +252,7 @@ fn a_second_scan_refuses_naming_the_holder_or_waits_with_wait() {
 #[test]
 fn sigint_stops_a_scan_with_exit_130_keeping_the_index_and_the_embeddings() {
     let mut fx = Fixture::new(2);
+    fx.use_cached_provider();
     fx.populate(20, 4);
     let before = fx.scan();
     let committed = fx.files.clone();

@@ -26,10 +26,14 @@ fn target_dirs() -> Vec<PathBuf> {
 /// or the package's own lib target).
 fn library(crate_name: &str) -> PathBuf {
     let file = format!("{}{crate_name}{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
+    // The newest copy: a target directory shared between builds may keep a stale one (an
+    // older ragops-lib's vtables) beside the library this test was built with.
     target_dirs()
         .into_iter()
         .map(|d| d.join(&file))
-        .find(|p| p.is_file())
+        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
+        .max()
+        .map(|(_, p)| p)
         .unwrap_or_else(|| panic!("{file} not built next to {:?}", target_dirs()))
 }
 

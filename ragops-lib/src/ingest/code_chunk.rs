@@ -85,7 +85,7 @@ impl CodeChunker {
 
     /// The structural chunks, or `None` when the file must fall back to line windows.
     fn structured(&self, path: &str, language: &str, text: &str) -> Option<Vec<Chunk>> {
-        if text.len() > MAX_PARSE_BYTES {
+        if text.len() > MAX_PARSE_BYTES || !looks_hand_written(text) {
             return None;
         }
         let grammar = Grammar::for_file(path, language)?;
@@ -111,6 +111,23 @@ impl CodeChunker {
         cut.region(0, last, named_children(tree.root_node()), &[], 0);
         Some(cut.out)
     }
+}
+
+/// Whether a file looks like code a person writes: not minified (a bundle's lines run to
+/// thousands of bytes) and not laden with control characters (terminal escape sequences in
+/// test fixtures, binary data in strings). Such files parse slowly, mostly into errors, and
+/// their definitions are not what questions are about: they fall back to line windows.
+fn looks_hand_written(text: &str) -> bool {
+    const MIN_BYTES: usize = 16 << 10;
+    const MAX_AVERAGE_LINE: usize = 300;
+    let bytes = text.as_bytes();
+    let (mut lines, mut controls) = (1usize, 0usize);
+    for &b in bytes {
+        lines += usize::from(b == b'\n');
+        controls += usize::from(b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c));
+    }
+    let minified = bytes.len() >= MIN_BYTES && bytes.len() / lines > MAX_AVERAGE_LINE;
+    !minified && controls * 256 <= bytes.len()
 }
 
 impl Chunker for CodeChunker {
@@ -875,6 +892,25 @@ mod tests {
         let chunks = chunker(size, 0, 8192).chunk(path, language, text);
         assert_valid(text, &chunks, size as usize, false, 8192);
         chunks
+    }
+
+    #[test]
+    fn minified_and_escape_laden_files_fall_back_to_lines() {
+        let function = "function add(a, b) {\n  return a + b;\n}\n";
+        assert!(looks_hand_written(&function.repeat(1000)));
+        // A bundle: the same code on one line per 500 functions.
+        let minified = format!("{}\n", "function add(a,b){return a+b}".repeat(500)).repeat(4);
+        assert!(minified.len() >= 16 << 10);
+        assert!(!looks_hand_written(&minified));
+        // Short files are never judged by their line length.
+        assert!(looks_hand_written(&"x".repeat(1000)));
+        // Terminal colours in a highlighted fixture.
+        let highlighted = "\u{1b}[38;2;249;38;114mfn\u{1b}[0m \u{1b}[38;2;166;226;46mmain\u{1b}[0m() {}\n".repeat(20);
+        assert!(!looks_hand_written(&highlighted));
+        let chunks = chunk("bundle.js", "javascript", &minified, 40);
+        assert!(chunks.iter().all(|c| c.symbol.is_none()), "line windows carry no symbols");
+        let parsed = chunk("lib.js", "javascript", &function.repeat(3), 40);
+        assert_eq!(parsed[0].symbol.as_deref(), Some("function add"));
     }
 
     const RUST: &str = "\

@@ -441,7 +441,9 @@ impl Scanner {
     }
 
     /// Embeds texts in batches with bounded concurrency, caching each batch's vectors (keyed
-    /// by `hashes`, one per text) as soon as it is checked; output order = input order.
+    /// by `hashes`, one per text) as soon as it is checked, unless the provider is cheaper to
+    /// run again than the cache (then the vectors live only in the index); output order =
+    /// input order.
     async fn embed_all(
         &self,
         hashes: &[ContentHash],
@@ -504,8 +506,12 @@ impl Scanner {
                 }
                 .into());
             }
-            let keys = &hashes[out.len()..out.len() + asked];
-            self.store.cache_embeddings(namespace, keys.iter().copied().zip(vectors.iter().cloned()).collect()).await?;
+            if !self.embedder.cheap_to_recompute() {
+                let keys = &hashes[out.len()..out.len() + asked];
+                self.store
+                    .cache_embeddings(namespace, keys.iter().copied().zip(vectors.iter().cloned()).collect())
+                    .await?;
+            }
             out.extend(vectors);
         }
         Ok(out)

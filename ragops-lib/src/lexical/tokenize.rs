@@ -18,10 +18,45 @@ const STOPWORDS: &[&str] = &[
     "will", "with", "you",
 ];
 
+/// The stopwords packed as integers (see [`pack`]), sorted: the lookup compares integers
+/// instead of strings (it runs for every token of every chunk).
+const PACKED_STOPWORDS: [u64; STOPWORDS.len()] = {
+    let mut out = [0u64; STOPWORDS.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = pack(STOPWORDS[i].as_bytes());
+        i += 1;
+    }
+    // Insertion sort (a const context has no `sort`).
+    let mut i = 1;
+    while i < out.len() {
+        let mut j = i;
+        while j > 0 && out[j - 1] > out[j] {
+            let t = out[j];
+            out[j] = out[j - 1];
+            out[j - 1] = t;
+            j -= 1;
+        }
+        i += 1;
+    }
+    out
+};
+
+/// A word of at most 7 bytes as one integer: its bytes, then its length in the top byte.
+const fn pack(word: &[u8]) -> u64 {
+    let mut v = 0u64;
+    let mut i = 0;
+    while i < word.len() {
+        v = (v << 8) | word[i] as u64;
+        i += 1;
+    }
+    v | ((word.len() as u64) << 56)
+}
+
 /// Whether a lowercased word is a stopword.
 pub fn is_stopword(word: &str) -> bool {
     // Every stopword has 1 to 5 bytes: longer words skip the search.
-    word.len() <= 5 && STOPWORDS.binary_search(&word).is_ok()
+    word.len() <= 5 && PACKED_STOPWORDS.binary_search(&pack(word.as_bytes())).is_ok()
 }
 
 /// The stopword list (part of the built-in model's identity).
@@ -248,6 +283,21 @@ mod tests {
         for_each_identifier(text, |ident| push_identifier(ident, &mut general));
         assert!(general.len() > 20);
         assert_eq!(tokenize(text), general);
+    }
+
+    #[test]
+    fn packed_lookup_agrees_with_the_list() {
+        for w in STOPWORDS {
+            assert!(is_stopword(w), "{w}");
+            // Prefixes and extensions of stopwords are not stopwords unless listed.
+            let longer = format!("{w}x");
+            assert_eq!(is_stopword(&longer), STOPWORDS.contains(&longer.as_str()), "{longer}");
+            let shorter = &w[..w.len() - 1];
+            assert_eq!(is_stopword(shorter), STOPWORDS.contains(&shorter), "{shorter}");
+        }
+        for w in ["", "retry", "these1", "wither", "th", "\u{1}a"] {
+            assert_eq!(is_stopword(w), STOPWORDS.contains(&w), "{w}");
+        }
     }
 
     #[test]

@@ -26,9 +26,10 @@ use std::ffi::c_void;
 
 use crate::provider::Registry;
 
-/// Version of the declaration layout and of the registration contract. Bumped whenever either
-/// changes; a plugin declaring another version is refused.
-pub const ABI_VERSION: u32 = 1;
+/// Version of the declaration layout and of the registration contract (the provider traits'
+/// methods included). Bumped whenever either changes; a plugin declaring another version is
+/// refused. 2: `EmbeddingProvider::cheap_to_recompute`.
+pub const ABI_VERSION: u32 = 2;
 /// The ragops-lib version a plugin is built against (compiled into the plugin by
 /// [`declare_plugin!`](crate::declare_plugin)).
 pub const RAGOPS_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -129,6 +129,11 @@ impl EmbeddingProvider for BuiltinEmbedder {
     fn max_concurrency(&self) -> usize {
         std::thread::available_parallelism().map_or(2, |n| n.get())
     }
+    fn cheap_to_recompute(&self) -> bool {
+        // Embedding a chunk costs about what caching its vector in sled does, and the cache
+        // would hold a second copy of every vector of the index.
+        true
+    }
 }
 
 /// The feature-hashing vector of a text's tokens, L2-normalised.

@@ -58,6 +58,15 @@ pub trait EmbeddingProvider: Send + Sync + fmt::Debug {
     fn max_concurrency(&self) -> usize {
         4
     }
+    /// Whether embedding a text again costs less than keeping its vector in the embedding
+    /// cache until the scan commits (a fast, local, deterministic embedder such as the
+    /// built-in one). A scan then keeps such vectors only in the index: they are still reused
+    /// from it (renamed and copied files, identical chunks), but a scan stopped before its
+    /// commit embeds its files again. Default `false`: a remote provider's vectors are cached
+    /// as they arrive, so an interrupted scan does not pay for them twice.
+    fn cheap_to_recompute(&self) -> bool {
+        false
+    }
 }
 
 /// A message role in a completion request.
@@ -164,6 +173,9 @@ impl<T: EmbeddingProvider + ?Sized> EmbeddingProvider for Arc<T> {
     fn max_concurrency(&self) -> usize {
         (**self).max_concurrency()
     }
+    fn cheap_to_recompute(&self) -> bool {
+        (**self).cheap_to_recompute()
+    }
 }
 
 #[async_trait]
@@ -182,6 +194,9 @@ impl<T: EmbeddingProvider + ?Sized> EmbeddingProvider for Box<T> {
     }
     fn max_concurrency(&self) -> usize {
         (**self).max_concurrency()
+    }
+    fn cheap_to_recompute(&self) -> bool {
+        (**self).cheap_to_recompute()
     }
 }
 

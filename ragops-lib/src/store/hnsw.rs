@@ -428,7 +428,26 @@ impl IndexStore for HnswStore {
         namespace: &CacheNamespace,
         hashes: &[ContentHash],
     ) -> Result<Vec<Option<Embedding>>, StoreError> {
-        self.writer()?.kv.cached(namespace, hashes)
+        let w = self.writer()?;
+        let mut found = w.kv.cached(namespace, hashes)?;
+        if found.iter().all(Option::is_some) {
+            return Ok(found);
+        }
+        // A vector staged by this scan under the same provider, model and dimension is the
+        // vector of that content (identical chunks in different windows are embedded once,
+        // also when the provider's vectors are not cached).
+        let same_model = |meta: &IndexMetadata| {
+            CacheNamespace::new(&meta.embedding_provider, &meta.embedding_model, meta.embedding_dimensions as usize)
+                == *namespace
+        };
+        if let Some(pending) = w.pending.as_ref().filter(|_| w.meta.as_ref().is_some_and(same_model)) {
+            for (slot, hash) in found.iter_mut().zip(hashes) {
+                if slot.is_none() {
+                    *slot = pending.vector_of(hash).map(<[f32]>::to_vec);
+                }
+            }
+        }
+        Ok(found)
     }
 
     async fn cache_embeddings(

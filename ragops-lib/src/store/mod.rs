@@ -145,7 +145,8 @@ pub trait IndexStore: Send + Sync + fmt::Debug {
     async fn touch(&self, records: Vec<FileRecord>) -> Result<(), StoreError>;
     /// Removes files and all their chunks.
     async fn delete(&self, paths: &[String]) -> Result<(), StoreError>;
-    /// Looks up cached embeddings; one entry per hash, in order.
+    /// Looks up cached embeddings, and vectors of the same namespace staged since the last
+    /// commit (a store may find those too); one entry per hash, in order.
     async fn cached_embeddings(
         &self,
         namespace: &CacheNamespace,

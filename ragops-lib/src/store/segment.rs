@@ -84,6 +84,8 @@ pub(crate) struct SegmentBuilder {
     texts: Vec<u8>,
     vectors: Vec<f32>,
     lexical: LexicalBuilder,
+    /// The first chunk of each content hash, for [`SegmentBuilder::vector_of`].
+    by_hash: HashMap<ContentHash, u32>,
 }
 
 impl SegmentBuilder {
@@ -97,6 +99,13 @@ impl SegmentBuilder {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.meta.chunks.is_empty()
+    }
+
+    /// The vector of a chunk with this content, if one is staged here.
+    pub(crate) fn vector_of(&self, hash: &ContentHash) -> Option<&[f32]> {
+        let dims = self.meta.dims as usize;
+        let ord = *self.by_hash.get(hash)? as usize;
+        self.vectors.get(ord * dims..(ord + 1) * dims)
     }
 
     /// Adds a file's chunks; returns the ordinal of its first chunk.
@@ -146,7 +155,9 @@ impl SegmentBuilder {
             self.meta.languages.push(chunk.language.clone());
             next_lang
         });
-        self.lexical.add_terms(self.meta.chunks.len() as u32, terms);
+        let ord = self.meta.chunks.len() as u32;
+        self.lexical.add_terms(ord, terms);
+        self.by_hash.entry(chunk.hash).or_insert(ord);
         self.meta.chunks.push(ChunkMeta {
             path,
             language,
