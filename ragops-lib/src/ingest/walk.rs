@@ -121,50 +121,34 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<WalkResult, Error> {
                 || e.path().canonicalize().map_or(true, |p| p != index_dir)
         });
     }
+    // Walked on every core (a re-scan of a large tree is mostly this walk's `stat`s); the
+    // outcomes are logged here, in the scan's span, not on the walker's threads.
+    let (tx, rx) = std::sync::mpsc::channel::<Outcome>();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
+    builder.threads(threads).build_parallel().run(|| {
+        let tx = tx.clone();
+        Box::new(move |entry| {
+            if let Some(outcome) = visit(root, options, entry) {
+                let _ = tx.send(outcome);
+            }
+            ignore::WalkState::Continue
+        })
+    });
+    drop(tx);
     let mut result = WalkResult::default();
     let mut vendored: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
-    for entry in builder.build() {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(err) => {
-                let path = error_path(&err).map(|p| relative(root, &p)).unwrap_or_default();
-                tracing::warn!(event = "scan.skip", path = %path, reason = "unreadable", "skipping {path}: {err}");
-                result.skipped.push((path, SkipReason::Unreadable));
-                continue;
+    for outcome in rx {
+        match outcome {
+            Outcome::File(c) => result.files.push(c),
+            Outcome::Vendored(dir, rel) => {
+                *vendored.entry(dir).or_insert(0usize) += 1;
+                result.skipped.push((rel, SkipReason::Vendored));
             }
-        };
-        if !entry.file_type().is_some_and(|t| t.is_file()) {
-            continue;
-        }
-        let rel = relative(root, entry.path());
-        if let Some(dir) = vendored_dir(&rel, &options.vendored_dirs) {
-            *vendored.entry(dir).or_insert(0usize) += 1;
-            result.skipped.push((rel, SkipReason::Vendored));
-            continue;
-        }
-        let meta = match entry.metadata() {
-            Ok(m) => m,
-            Err(err) => {
-                tracing::warn!(event = "scan.skip", path = %rel, reason = "unreadable", "skipping {rel}: {err}");
-                result.skipped.push((rel, SkipReason::Unreadable));
-                continue;
+            Outcome::Skipped(rel, reason, why) => {
+                tracing::warn!(event = "scan.skip", path = %rel, reason = reason.as_str(), "skipping {rel}: {why}");
+                result.skipped.push((rel, reason));
             }
-        };
-        if meta.len() > options.max_file_size {
-            tracing::warn!(
-                event = "scan.skip",
-                path = %rel,
-                reason = "oversized",
-                "skipping {rel}: oversized ({} bytes > {})",
-                meta.len(),
-                options.max_file_size
-            );
-            result.skipped.push((rel, SkipReason::Oversized));
-            continue;
         }
-        let mtime_ns =
-            meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as u64);
-        result.files.push(Candidate { abs: entry.path().to_path_buf(), rel, size: meta.len(), mtime_ns, data: None });
     }
     for (dir, n) in vendored {
         tracing::warn!(event = "scan.skip", path = %dir, reason = "vendored", files = n, "skipping {n} files under {dir}/: vendored");
@@ -172,6 +156,43 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<WalkResult, Error> {
     result.files.sort_by(|a, b| a.rel.cmp(&b.rel));
     result.skipped.sort();
     Ok(result)
+}
+
+/// What the walk makes of one entry.
+enum Outcome {
+    File(Candidate),
+    /// The vendored directory, and the file's path.
+    Vendored(String, String),
+    /// The path, the reason, and what to tell the user.
+    Skipped(String, SkipReason, String),
+}
+
+fn visit(root: &Path, options: &WalkOptions, entry: Result<ignore::DirEntry, ignore::Error>) -> Option<Outcome> {
+    let entry = match entry {
+        Ok(e) => e,
+        Err(err) => {
+            let path = error_path(&err).map(|p| relative(root, &p)).unwrap_or_default();
+            return Some(Outcome::Skipped(path, SkipReason::Unreadable, err.to_string()));
+        }
+    };
+    if !entry.file_type().is_some_and(|t| t.is_file()) {
+        return None;
+    }
+    let rel = relative(root, entry.path());
+    if let Some(dir) = vendored_dir(&rel, &options.vendored_dirs) {
+        return Some(Outcome::Vendored(dir, rel));
+    }
+    let meta = match entry.metadata() {
+        Ok(m) => m,
+        Err(err) => return Some(Outcome::Skipped(rel, SkipReason::Unreadable, err.to_string())),
+    };
+    if meta.len() > options.max_file_size {
+        let why = format!("oversized ({} bytes > {})", meta.len(), options.max_file_size);
+        return Some(Outcome::Skipped(rel, SkipReason::Oversized, why));
+    }
+    let mtime_ns =
+        meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as u64);
+    Some(Outcome::File(Candidate { abs: entry.into_path(), rel, size: meta.len(), mtime_ns, data: None }))
 }
 
 /// The `scan.exclude` patterns as ignore overrides rooted at `root`.
@@ -210,6 +231,9 @@ pub(crate) fn vendored_dir(rel: &str, dirs: &[String]) -> Option<String> {
 
 fn relative(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
+    if std::path::MAIN_SEPARATOR == '/' {
+        return rel.to_string_lossy().into_owned();
+    }
     rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
 }
 

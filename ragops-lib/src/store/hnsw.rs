@@ -360,6 +360,10 @@ impl IndexStore for HnswStore {
 
     async fn files(&self) -> Result<Vec<FileRecord>, StoreError> {
         let w = self.writer()?;
+        if w.staged.is_empty() {
+            // The table as sled keeps it, sorted by path.
+            return if w.rebuild_files { Ok(Vec::new()) } else { w.kv.records() };
+        }
         let mut out: BTreeMap<String, FileRecord> = BTreeMap::new();
         if !w.rebuild_files {
             for (path, loc) in w.kv.files()? {

@@ -109,6 +109,16 @@ impl Kv {
         Ok(out)
     }
 
+    /// Every file's record, sorted by path.
+    pub(crate) fn records(&self) -> Result<Vec<FileRecord>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.files.iter().values() {
+            let v = item.map_err(|e| sled_err(&self.path, e))?;
+            out.push(self.decode(&v)?.record);
+        }
+        Ok(out)
+    }
+
     /// Applies file-table changes (`None` removes) and records the generation, durably.
     pub(crate) fn apply_files(
         &self,
