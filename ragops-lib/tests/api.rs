@@ -29,6 +29,28 @@ fn repo() -> tempfile::TempDir {
 }
 
 #[tokio::test]
+async fn identical_chunks_in_later_windows_are_embedded_once_by_the_builtin_provider() {
+    // The built-in provider's vectors are not cached on disk; a scan still embeds each
+    // distinct chunk once, finding earlier windows' vectors in the segment being built.
+    let dir = tempfile::tempdir().unwrap();
+    let shared = "pub fn shared_helper_function(x: u32) -> u32 {\n    x + 1\n}\n";
+    for i in 0..200 {
+        fs::write(dir.path().join(format!("copy_{i:03}.rs")), shared).unwrap();
+    }
+    fs::write(dir.path().join("zz_last.rs"), format!("pub fn last_one() {{}}\n\n{shared}")).unwrap();
+    let index = Index::builder().repo(dir.path()).build().unwrap();
+    let summary = index.scan().await.unwrap();
+    assert_eq!(summary.files_indexed, 201);
+    assert_eq!(summary.cache_misses, 2, "two distinct chunks: {summary:?}");
+    assert_eq!(summary.cache_hits, summary.chunks - 2);
+    let hits = index.search("shared_helper_function", 300, &[]).await.unwrap();
+    assert!(hits.len() >= 200, "every copy is indexed: {}", hits.len());
+    let copy = hits.iter().find(|h| h.chunk.path == "copy_150.rs").unwrap();
+    let first = hits.iter().find(|h| h.chunk.path == "copy_000.rs").unwrap();
+    assert_eq!(copy.chunk.text, first.chunk.text);
+}
+
+#[tokio::test]
 async fn scan_search_rescan_status() {
     let dir = repo();
     let index = Index::builder().repo(dir.path()).build().unwrap();

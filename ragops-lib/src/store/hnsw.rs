@@ -333,7 +333,7 @@ impl IndexStore for HnswStore {
             }
         }
         if w.pending.is_none() {
-            w.pending = Some(SegmentBuilder::new(meta.embedding_dimensions as usize));
+            w.pending = Some(self.pending_builder(&w, meta));
         }
         w.meta = Some(meta.clone());
         Ok(())
@@ -432,7 +432,7 @@ impl IndexStore for HnswStore {
         namespace: &CacheNamespace,
         hashes: &[ContentHash],
     ) -> Result<Vec<Option<Embedding>>, StoreError> {
-        let w = self.writer()?;
+        let mut w = self.writer()?;
         let mut found = w.kv.cached(namespace, hashes)?;
         if found.iter().all(Option::is_some) {
             return Ok(found);
@@ -444,10 +444,11 @@ impl IndexStore for HnswStore {
             CacheNamespace::new(&meta.embedding_provider, &meta.embedding_model, meta.embedding_dimensions as usize)
                 == *namespace
         };
-        if let Some(pending) = w.pending.as_ref().filter(|_| w.meta.as_ref().is_some_and(same_model)) {
+        let staged_here = w.meta.as_ref().is_some_and(same_model);
+        if let Some(pending) = w.pending.as_mut().filter(|_| staged_here) {
             for (slot, hash) in found.iter_mut().zip(hashes) {
                 if slot.is_none() {
-                    *slot = pending.vector_of(hash).map(<[f32]>::to_vec);
+                    *slot = pending.vector_of(hash)?;
                 }
             }
         }
@@ -548,6 +549,12 @@ impl HnswStore {
             if entry.live > 0 {
                 manifest.segments.push(entry);
             }
+        } else {
+            // Nothing new: what an interrupted scan streamed there goes.
+            let leftover = segment_dir(&self.dir, pending_id);
+            if leftover.exists() {
+                fs::remove_dir_all(&leftover).map_err(|e| StoreError::io(&leftover, e))?;
+            }
         }
         // 3. Merge small segments when there are too many.
         let moved = merge_if_needed(&self.dir, &mut manifest, w, generation, &self.options)?;
@@ -580,11 +587,16 @@ impl HnswStore {
             &[Some(generation), keep_prev].into_iter().flatten().collect::<Vec<_>>(),
         );
         w.delta = Delta::default();
-        w.pending = Some(SegmentBuilder::new(meta.embedding_dimensions as usize));
         let stats = manifest.stats.clone();
         w.base = Some(manifest);
+        w.pending = Some(self.pending_builder(w, meta));
         *self.snapshot.write().map_err(poisoned)? = None;
         Ok(stats)
+    }
+
+    /// The builder of the next segment, streaming into that segment's directory.
+    fn pending_builder(&self, w: &Writer, meta: &IndexMetadata) -> SegmentBuilder {
+        SegmentBuilder::spilling(meta.embedding_dimensions as usize, segment_dir(&self.dir, w.pending_id()))
     }
 
     fn committed_stats(&self) -> Result<StoreStats, StoreError> {

@@ -81,16 +81,85 @@ pub(crate) struct SegmentBuilder {
     meta: SegmentMeta,
     path_ids: HashMap<String, u32>,
     language_ids: HashMap<String, u16>,
-    texts: Vec<u8>,
-    vectors: Vec<f32>,
+    body: Body,
     lexical: LexicalBuilder,
     /// The first chunk of each content hash, for [`SegmentBuilder::vector_of`].
     by_hash: HashMap<ContentHash, u32>,
 }
 
+/// Where a builder keeps the chunk texts and vectors until the segment is written.
+#[derive(Debug)]
+enum Body {
+    /// In memory (merges, tests).
+    Memory { texts: Vec<u8>, vectors: Vec<f32> },
+    /// Streamed into the segment's own directory as chunks arrive (a scan's new segment):
+    /// memory holds the chunk records and postings, not the corpus, and the commit has only
+    /// the rest to write. The directory is created at the first chunk.
+    Spill { dir: PathBuf, files: Option<Box<SpillFiles>> },
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Body::Memory { texts: Vec::new(), vectors: Vec::new() }
+    }
+}
+
+#[derive(Debug)]
+struct SpillFiles {
+    texts: std::io::BufWriter<File>,
+    vectors: std::io::BufWriter<File>,
+    /// The vectors file's checksum so far (blake3, as [`write_vectors`] computes it).
+    hasher: blake3::Hasher,
+    text_bytes: u64,
+}
+
+impl SpillFiles {
+    fn create(dir: &Path) -> Result<SpillFiles, StoreError> {
+        if dir.exists() {
+            // A leftover of an interrupted scan.
+            fs::remove_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        }
+        fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        // Readable too: staged vectors are read back (`vector_of`).
+        let open = |name: &str| {
+            let path = dir.join(name);
+            fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
+                .map(|f| std::io::BufWriter::with_capacity(1 << 20, f))
+                .map_err(|e| StoreError::io(&path, e))
+        };
+        Ok(SpillFiles {
+            texts: open(TEXT_FILE)?,
+            vectors: open(VECTORS_FILE)?,
+            hasher: blake3::Hasher::new(),
+            text_bytes: 0,
+        })
+    }
+
+    /// Flushes and fsyncs both files; returns the vectors' checksum.
+    fn finish(self, dir: &Path) -> Result<String, StoreError> {
+        for (name, out) in [(TEXT_FILE, self.texts), (VECTORS_FILE, self.vectors)] {
+            let path = dir.join(name);
+            let file = out.into_inner().map_err(|e| StoreError::io(&path, e.into_error()))?;
+            file.sync_all().map_err(|e| StoreError::io(&path, e))?;
+        }
+        Ok(self.hasher.finalize().to_hex().to_string())
+    }
+}
+
 impl SegmentBuilder {
     pub(crate) fn new(dims: usize) -> Self {
         SegmentBuilder { meta: SegmentMeta { dims: dims as u32, ..Default::default() }, ..Default::default() }
+    }
+
+    /// A builder that streams texts and vectors into `dir`, the directory the segment will be
+    /// written to (see [`SegmentBuilder::write`]).
+    pub(crate) fn spilling(dims: usize, dir: PathBuf) -> Self {
+        SegmentBuilder { body: Body::Spill { dir, files: None }, ..SegmentBuilder::new(dims) }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -102,10 +171,25 @@ impl SegmentBuilder {
     }
 
     /// The vector of a chunk with this content, if one is staged here.
-    pub(crate) fn vector_of(&self, hash: &ContentHash) -> Option<&[f32]> {
+    pub(crate) fn vector_of(&mut self, hash: &ContentHash) -> Result<Option<Vec<f32>>, StoreError> {
         let dims = self.meta.dims as usize;
-        let ord = *self.by_hash.get(hash)? as usize;
-        self.vectors.get(ord * dims..(ord + 1) * dims)
+        let Some(&ord) = self.by_hash.get(hash) else { return Ok(None) };
+        let ord = ord as usize;
+        match &mut self.body {
+            Body::Memory { vectors, .. } => Ok(vectors.get(ord * dims..(ord + 1) * dims).map(<[f32]>::to_vec)),
+            Body::Spill { files: None, .. } => Ok(None),
+            Body::Spill { dir, files: Some(files) } => {
+                let path = dir.join(VECTORS_FILE);
+                files.vectors.flush().map_err(|e| StoreError::io(&path, e))?;
+                let mut bytes = vec![0u8; dims * 4];
+                files
+                    .vectors
+                    .get_ref()
+                    .read_exact_at(&mut bytes, (ord * dims * 4) as u64)
+                    .map_err(|e| StoreError::io(&path, e))?;
+                Ok(Some(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()))
+            }
+        }
     }
 
     /// Adds a file's chunks; returns the ordinal of its first chunk.
@@ -138,13 +222,14 @@ impl SegmentBuilder {
             if ec.embedding.iter().any(|x| !x.is_finite()) {
                 return Err(StoreError::Invalid(format!("{}: embedding is not finite", ec.chunk.path)));
             }
-            self.push_chunk(&ec.chunk, &ec.embedding, terms);
+            self.push_chunk(&ec.chunk, &ec.embedding, terms)?;
         }
         self.meta.files.push(SegmentFile { record: update.record, first, count, history });
         Ok(first)
     }
 
-    fn push_chunk(&mut self, chunk: &Chunk, vector: &[f32], terms: lexical::ChunkTerms) {
+    fn push_chunk(&mut self, chunk: &Chunk, vector: &[f32], terms: lexical::ChunkTerms) -> Result<(), StoreError> {
+        let text_offset = self.append_body(chunk.text.as_bytes(), vector)?;
         let next_path = self.meta.paths.len() as u32;
         let path = *self.path_ids.entry(chunk.path.clone()).or_insert_with(|| {
             self.meta.paths.push(chunk.path.clone());
@@ -164,12 +249,36 @@ impl SegmentBuilder {
             start: chunk.lines.start,
             end: chunk.lines.end,
             hash: chunk.hash,
-            text_offset: self.texts.len() as u64,
+            text_offset,
             text_len: chunk.text.len() as u32,
             symbol: chunk.symbol.clone(),
         });
-        self.texts.extend_from_slice(chunk.text.as_bytes());
-        self.vectors.extend_from_slice(vector);
+        Ok(())
+    }
+
+    /// Appends a chunk's text and vector; returns the text's offset.
+    fn append_body(&mut self, text: &[u8], vector: &[f32]) -> Result<u64, StoreError> {
+        match &mut self.body {
+            Body::Memory { texts, vectors } => {
+                let offset = texts.len() as u64;
+                texts.extend_from_slice(text);
+                vectors.extend_from_slice(vector);
+                Ok(offset)
+            }
+            Body::Spill { dir, files } => {
+                let files = match files {
+                    Some(f) => f,
+                    None => files.insert(Box::new(SpillFiles::create(dir)?)),
+                };
+                let offset = files.text_bytes;
+                files.texts.write_all(text).map_err(|e| StoreError::io(dir.join(TEXT_FILE), e))?;
+                files.text_bytes += text.len() as u64;
+                let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+                files.hasher.update(&bytes);
+                files.vectors.write_all(&bytes).map_err(|e| StoreError::io(dir.join(VECTORS_FILE), e))?;
+                Ok(offset)
+            }
+        }
     }
 
     /// Writes the segment durably into `dir` (replacing a leftover of an interrupted scan).
@@ -181,30 +290,51 @@ impl SegmentBuilder {
         generation: u64,
         params: &GraphParams,
     ) -> Result<SegmentEntry, StoreError> {
-        if dir.exists() {
-            fs::remove_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
-        }
-        fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        let dims = self.meta.dims as usize;
+        let n = self.meta.chunks.len();
+        // Texts and vectors first (a spilled builder's are in `dir` already).
+        let (text_bytes, vectors_checksum, vectors) = match self.body {
+            Body::Spill { dir: spill_dir, files } if spill_dir == dir => {
+                let files = match files {
+                    Some(f) => *f,
+                    None => SpillFiles::create(dir)?,
+                };
+                let text_bytes = files.text_bytes;
+                let checksum = files.finish(dir)?;
+                // The graph needs the vectors back (only segments that get one).
+                let vectors =
+                    if n >= params.min_chunks.max(1) { read_vectors(&dir.join(VECTORS_FILE))? } else { Vec::new() };
+                (text_bytes, checksum, vectors)
+            }
+            Body::Spill { dir: spill_dir, .. } => {
+                return Err(StoreError::Invalid(format!(
+                    "a segment streamed into {} cannot be written to {}",
+                    spill_dir.display(),
+                    dir.display()
+                )));
+            }
+            Body::Memory { texts, vectors } => {
+                if dir.exists() {
+                    fs::remove_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+                }
+                fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+                write_durably(&dir.join(TEXT_FILE), &texts)?;
+                let text_bytes = texts.len() as u64;
+                drop(texts);
+                // Streamed: no second copy of the vectors in memory.
+                (text_bytes, write_vectors(&dir.join(VECTORS_FILE), &vectors)?, vectors)
+            }
+        };
         let meta_bytes = postcard::to_stdvec(&self.meta).map_err(StoreError::backend)?;
         write_durably(&dir.join(META_FILE), &meta_bytes)?;
         let meta_checksum = checksum(&meta_bytes);
         drop(meta_bytes);
-        write_durably(&dir.join(TEXT_FILE), &self.texts)?;
-        let text_bytes = self.texts.len() as u64;
-        drop(self.texts);
-        // Streamed: no second copy of the vectors in memory.
-        let vectors_checksum = write_vectors(&dir.join(VECTORS_FILE), &self.vectors)?;
         let (dict, postings) = self.lexical.finish();
         let dict_bytes = postcard::to_stdvec(&dict).map_err(StoreError::backend)?;
         write_durably(&dir.join(LEXDICT_FILE), &dict_bytes)?;
         write_durably(&dir.join(POSTINGS_FILE), &postings)?;
         let lexical = LexicalRef { dict_checksum: checksum(&dict_bytes), postings_checksum: checksum(&postings) };
-        let n = self.meta.chunks.len();
-        let graph = if n >= params.min_chunks.max(1) {
-            Some(build_graph(dir, &self.vectors, self.meta.dims as usize, params)?)
-        } else {
-            None
-        };
+        let graph = if n >= params.min_chunks.max(1) { Some(build_graph(dir, &vectors, dims, params)?) } else { None };
         let tombstones =
             if tombstones.is_empty() { None } else { Some(write_tombstones(dir, generation, tombstones)?) };
         let live = n - tombstones.as_ref().map_or(0, |t| t.count as usize);
@@ -778,6 +908,12 @@ fn write_vectors(path: &Path, vectors: &[f32]) -> Result<String, StoreError> {
     Ok(hasher.finalize().to_hex().to_string())
 }
 
+/// Reads a vectors file back (little-endian `f32`).
+fn read_vectors(path: &Path) -> Result<Vec<f32>, StoreError> {
+    let bytes = fs::read(path).map_err(|e| StoreError::io(path, e))?;
+    Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+}
+
 /// Fsyncs a directory so that the entries created in it survive a crash.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(|e| StoreError::io(dir, e))
@@ -786,6 +922,64 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{EmbeddedChunk, FileRecord, FileUpdate, LineRange};
+
+    fn update(path: &str, texts: &[&str], seed: f32) -> FileUpdate {
+        let chunks = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let chunk = Chunk::new(path, LineRange::new(i as u32 + 1, i as u32 + 1), "rust", *t);
+                EmbeddedChunk::new(chunk, vec![seed + i as f32, 1.0, -0.5, 0.25])
+            })
+            .collect();
+        FileUpdate::new(FileRecord::new(path, 10, 1, ContentHash::of(path.as_bytes()), texts.len() as u32), chunks)
+    }
+
+    #[test]
+    fn a_spilled_segment_is_written_exactly_like_one_built_in_memory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let params = GraphParams { min_chunks: 1_000_000, max_connections: 16, ef_construction: 100 };
+        let (memory_dir, spill_dir) = (tmp.path().join("seg-1"), tmp.path().join("seg-2"));
+        let mut memory = SegmentBuilder::new(4);
+        let mut spilled = SegmentBuilder::spilling(4, spill_dir.clone());
+        // A leftover of an interrupted scan is replaced.
+        fs::create_dir_all(&spill_dir).unwrap();
+        fs::write(spill_dir.join(TEXT_FILE), "stale").unwrap();
+        for b in [&mut memory, &mut spilled] {
+            b.add_file(update("src/a.rs", &["fn a() {}\n", "fn b() {}\n"], 1.0)).unwrap();
+            b.add_file(update("src/c.rs", &["fn c() {}\n"], 5.0)).unwrap();
+        }
+        let wanted = ContentHash::of(b"fn b() {}\n");
+        assert_eq!(memory.vector_of(&wanted).unwrap(), Some(vec![2.0, 1.0, -0.5, 0.25]));
+        assert_eq!(spilled.vector_of(&wanted).unwrap(), Some(vec![2.0, 1.0, -0.5, 0.25]));
+        assert_eq!(spilled.vector_of(&ContentHash::of(b"absent")).unwrap(), None);
+        // More chunks after a lookup (which flushed the vectors file) still land in order.
+        for b in [&mut memory, &mut spilled] {
+            b.add_file(update("src/d.rs", &["fn d() {}\n"], 9.0)).unwrap();
+        }
+        let a = memory.write(&memory_dir, 1, &[1], 3, &params).unwrap();
+        let b = spilled.write(&spill_dir, 2, &[1], 3, &params).unwrap();
+        assert_eq!((a.chunks, a.live, a.text_bytes), (b.chunks, b.live, b.text_bytes));
+        assert_eq!((&a.meta_checksum, &a.vectors_checksum), (&b.meta_checksum, &b.vectors_checksum));
+        for name in [META_FILE, TEXT_FILE, VECTORS_FILE, LEXDICT_FILE, POSTINGS_FILE] {
+            assert_eq!(fs::read(memory_dir.join(name)).unwrap(), fs::read(spill_dir.join(name)).unwrap(), "{name}");
+        }
+        let reader = SegmentReader::open(&spill_dir, &b, false).unwrap();
+        assert_eq!(reader.vector(3), &[9.0, 1.0, -0.5, 0.25]);
+        assert_eq!(reader.chunk(2).unwrap().text, "fn c() {}\n");
+        assert!(reader.is_deleted(1));
+    }
+
+    #[test]
+    fn a_spilled_builder_refuses_another_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let params = GraphParams { min_chunks: 1_000_000, max_connections: 16, ef_construction: 100 };
+        let mut spilled = SegmentBuilder::spilling(4, tmp.path().join("seg-1"));
+        spilled.add_file(update("a.rs", &["fn a() {}\n"], 1.0)).unwrap();
+        let err = spilled.write(&tmp.path().join("seg-2"), 2, &[], 1, &params).unwrap_err();
+        assert!(err.to_string().contains("cannot be written"), "{err}");
+    }
 
     #[test]
     fn best_accepted_equals_a_full_sort_with_and_without_filters() {
