@@ -106,14 +106,78 @@ impl std::hash::Hasher for FxHasher {
 
 type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
 
-/// Per-term frequencies of one chunk, by field.
-type FieldCounts = HashMap<String, [u32; FIELD_COUNT], FxBuild>;
-
-/// One chunk's analysed terms: per term its frequency in each field, and the field lengths.
+/// One chunk's analysed terms: its distinct terms (packed into one string) with their
+/// frequency in each field, and the field lengths.
 #[derive(Debug, Default)]
 pub(crate) struct ChunkTerms {
-    counts: Vec<(String, [u32; FIELD_COUNT])>,
+    text: String,
+    /// Per term: where it ends in `text`, and its frequencies.
+    terms: Vec<(u32, [u32; FIELD_COUNT])>,
     lengths: [u32; FIELD_COUNT],
+}
+
+impl ChunkTerms {
+    /// Each distinct term with its frequency in each field.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &[u32; FIELD_COUNT])> {
+        let mut start = 0usize;
+        self.terms.iter().map(move |(end, tf)| {
+            let term = &self.text[start..*end as usize];
+            start = *end as usize;
+            (term, tf)
+        })
+    }
+}
+
+/// Counts a chunk's terms without allocating per term: every thread keeps the terms it has
+/// seen (ids into `words`), and a chunk's counts are kept by id.
+#[derive(Default)]
+struct Analyzer {
+    ids: HashMap<Box<str>, u32, FxBuild>,
+    words: Vec<Box<str>>,
+    /// Per id, the current chunk's frequencies (zero outside `touched`).
+    counts: Vec<[u32; FIELD_COUNT]>,
+    touched: Vec<u32>,
+}
+
+/// An analyzer forgets its words past this many (memory stays bounded on huge corpora).
+const MAX_ANALYZER_WORDS: usize = 1 << 20;
+
+thread_local! {
+    static ANALYZER: std::cell::RefCell<Analyzer> = std::cell::RefCell::new(Analyzer::default());
+}
+
+impl Analyzer {
+    fn add(&mut self, term: &str, field: usize, n: u32) {
+        let id = match self.ids.get(term) {
+            Some(&id) => id,
+            None => {
+                let id = self.words.len() as u32;
+                self.ids.insert(term.into(), id);
+                self.words.push(term.into());
+                self.counts.push([0; FIELD_COUNT]);
+                id
+            }
+        };
+        let c = &mut self.counts[id as usize];
+        if c.iter().all(|&f| f == 0) {
+            self.touched.push(id);
+        }
+        c[field] += n;
+    }
+
+    /// The chunk's terms so far, resetting the counts for the next chunk.
+    fn take(&mut self, lengths: [u32; FIELD_COUNT]) -> ChunkTerms {
+        let mut out = ChunkTerms { lengths, ..Default::default() };
+        out.terms.reserve(self.touched.len());
+        for id in self.touched.drain(..) {
+            out.text.push_str(&self.words[id as usize]);
+            out.terms.push((out.text.len() as u32, std::mem::take(&mut self.counts[id as usize])));
+        }
+        if self.words.len() > MAX_ANALYZER_WORDS {
+            *self = Analyzer::default();
+        }
+        out
+    }
 }
 
 /// Tokens of one field, counted.
@@ -160,47 +224,30 @@ pub(crate) fn analyze_chunks<'c>(
     let history = FieldTokens::of(history.unwrap_or_default(), false);
     let mut path: Option<(&str, FieldTokens)> = None;
     let mut out = Vec::new();
-    for chunk in chunks {
-        if path.as_ref().is_none_or(|(p, _)| *p != chunk.path) {
-            path = Some((&chunk.path, FieldTokens::of(&chunk.path, true)));
-        }
-        let path_tokens = path.as_ref().map(|(_, t)| t);
-        let mut counts: FieldCounts = HashMap::default();
-        let mut lengths = [0u32; FIELD_COUNT];
-        count_tokens(&chunk.text, 0, &mut counts, &mut lengths);
-        count_tokens(chunk.symbol.as_deref().unwrap_or_default(), 2, &mut counts, &mut lengths);
-        for (field, tokens) in [(1, path_tokens), (HISTORY_FIELD, Some(&history))] {
-            let Some(tokens) = tokens else { continue };
-            lengths[field] += tokens.len;
-            for (t, n) in &tokens.counts {
-                match counts.get_mut(t.as_str()) {
-                    Some(c) => c[field] += n,
-                    None => {
-                        let mut c = [0u32; FIELD_COUNT];
-                        c[field] = *n;
-                        counts.insert(t.clone(), c);
-                    }
+    ANALYZER.with_borrow_mut(|analyzer| {
+        for chunk in chunks {
+            if path.as_ref().is_none_or(|(p, _)| *p != chunk.path) {
+                path = Some((&chunk.path, FieldTokens::of(&chunk.path, true)));
+            }
+            let path_tokens = path.as_ref().map(|(_, t)| t);
+            let mut lengths = [0u32; FIELD_COUNT];
+            for (field, text) in [(0, chunk.text.as_str()), (2, chunk.symbol.as_deref().unwrap_or_default())] {
+                crate::lexical::for_each_token(text, |t, _whole| {
+                    lengths[field] += 1;
+                    analyzer.add(t, field, 1);
+                });
+            }
+            for (field, tokens) in [(1, path_tokens), (HISTORY_FIELD, Some(&history))] {
+                let Some(tokens) = tokens else { continue };
+                lengths[field] += tokens.len;
+                for (t, n) in &tokens.counts {
+                    analyzer.add(t, field, *n);
                 }
             }
-        }
-        out.push(ChunkTerms { counts: counts.into_iter().collect(), lengths });
-    }
-    out
-}
-
-/// Adds the tokens of `text` to `field` of `counts` and `lengths`.
-fn count_tokens(text: &str, field: usize, counts: &mut FieldCounts, lengths: &mut [u32; FIELD_COUNT]) {
-    crate::lexical::for_each_token(text, |t, _whole| {
-        lengths[field] += 1;
-        match counts.get_mut(t) {
-            Some(c) => c[field] += 1,
-            None => {
-                let mut c = [0u32; FIELD_COUNT];
-                c[field] = 1;
-                counts.insert(t.to_string(), c);
-            }
+            out.push(analyzer.take(lengths));
         }
     });
+    out
 }
 
 /// Builds a segment's lexical index as chunks are added.
@@ -218,11 +265,11 @@ impl LexicalBuilder {
 
     /// Adds chunk `ord`'s analysed terms; chunks must come in ordinal order.
     pub(crate) fn add_terms(&mut self, ord: u32, terms: ChunkTerms) {
-        for (term, tf) in terms.counts {
-            match self.postings.get_mut(&term) {
-                Some(list) => list.push((ord, tf)),
+        for (term, tf) in terms.iter() {
+            match self.postings.get_mut(term) {
+                Some(list) => list.push((ord, *tf)),
                 None => {
-                    self.postings.insert(term, vec![(ord, tf)]);
+                    self.postings.insert(term.to_string(), vec![(ord, *tf)]);
                 }
             }
         }
@@ -484,7 +531,7 @@ mod tests {
                     lengths[field] += 1;
                 }
             }
-            let got: HashMap<String, [u32; FIELD_COUNT]> = terms.counts.into_iter().collect();
+            let got: HashMap<String, [u32; FIELD_COUNT]> = terms.iter().map(|(t, tf)| (t.to_string(), *tf)).collect();
             assert_eq!(got, expected);
             assert_eq!(terms.lengths, lengths);
         }
