@@ -30,6 +30,7 @@ pub mod config;
 pub mod error;
 pub mod eval;
 pub mod failpoint;
+mod fxhash;
 pub mod index;
 pub mod ingest;
 pub mod lexical;

@@ -139,7 +139,7 @@ impl EmbeddingProvider for BuiltinEmbedder {
 /// The feature-hashing vector of a text's tokens, L2-normalised.
 fn hash_embed(tokens: &[Token], dimensions: usize) -> Vec<f32> {
     // Distinct tokens in order of first appearance (a deterministic summation order).
-    let mut slots: HashMap<&str, usize> = HashMap::new();
+    let mut slots: HashMap<&str, usize, crate::fxhash::FxBuild> = HashMap::default();
     let mut weights: Vec<(&str, f32, bool)> = Vec::new();
     for token in tokens {
         let slot = *slots.entry(token.text.as_str()).or_insert_with(|| {

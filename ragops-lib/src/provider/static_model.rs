@@ -54,9 +54,9 @@ pub struct StaticModel {
     scales: Vec<f32>,
     weights: Vec<i8>,
     /// Word-initial pieces.
-    starts: HashMap<Box<str>, u32>,
+    starts: HashMap<Box<str>, u32, crate::fxhash::FxBuild>,
     /// `##` continuation pieces, stored without the `##`.
-    continuations: HashMap<Box<str>, u32>,
+    continuations: HashMap<Box<str>, u32, crate::fxhash::FxBuild>,
 }
 
 impl StaticModel {
@@ -103,7 +103,7 @@ impl StaticModel {
         if tokens.len() != rows {
             return Err(format("vocabulary length differs from the number of rows"));
         }
-        let (mut starts, mut continuations) = (HashMap::new(), HashMap::new());
+        let (mut starts, mut continuations) = (HashMap::default(), HashMap::default());
         for (id, token) in tokens.iter().enumerate() {
             let id = id as u32;
             if token.starts_with('[') && token.ends_with(']') {
@@ -174,7 +174,7 @@ impl StaticModel {
     pub fn embed_tokens(&self, tokens: &[Token]) -> Vec<f32> {
         // Each distinct word is split and looked up once, then weighted by its count; words are
         // summed in order of first appearance, so the result is bit-for-bit deterministic.
-        let mut slots: HashMap<&str, usize> = HashMap::new();
+        let mut slots: HashMap<&str, usize, crate::fxhash::FxBuild> = HashMap::default();
         let mut counts: Vec<(&str, u32)> = Vec::new();
         for_each_word(tokens, |w| {
             let slot = *slots.entry(w).or_insert_with(|| {

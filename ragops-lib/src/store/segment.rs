@@ -104,13 +104,18 @@ impl Default for Body {
     }
 }
 
-#[derive(Debug)]
 struct SpillFiles {
     texts: std::io::BufWriter<File>,
     vectors: std::io::BufWriter<File>,
-    /// The vectors file's checksum so far (blake3, as [`write_vectors`] computes it).
-    hasher: blake3::Hasher,
+    /// The vectors file's checksum so far (as [`write_vectors`] computes it).
+    hasher: xxhash_rust::xxh3::Xxh3,
     text_bytes: u64,
+}
+
+impl std::fmt::Debug for SpillFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpillFiles").field("text_bytes", &self.text_bytes).finish_non_exhaustive()
+    }
 }
 
 impl SpillFiles {
@@ -135,7 +140,7 @@ impl SpillFiles {
         Ok(SpillFiles {
             texts: open(TEXT_FILE)?,
             vectors: open(VECTORS_FILE)?,
-            hasher: blake3::Hasher::new(),
+            hasher: xxhash_rust::xxh3::Xxh3::new(),
             text_bytes: 0,
         })
     }
@@ -147,7 +152,7 @@ impl SpillFiles {
             let file = out.into_inner().map_err(|e| StoreError::io(&path, e.into_error()))?;
             file.sync_all().map_err(|e| StoreError::io(&path, e))?;
         }
-        Ok(self.hasher.finalize().to_hex().to_string())
+        Ok(xxh3_checksum(&self.hasher))
     }
 }
 
@@ -891,11 +896,12 @@ pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), StoreError>
     f.sync_all().map_err(|e| StoreError::io(path, e))
 }
 
-/// Writes vectors as little-endian `f32` durably, a block at a time; returns the file's checksum.
+/// Writes vectors as little-endian `f32` durably, a block at a time; returns the file's checksum
+/// (XXH3 as [`checksum`]; indexes written before kept blake3, which still verifies).
 fn write_vectors(path: &Path, vectors: &[f32]) -> Result<String, StoreError> {
     let file = File::create(path).map_err(|e| StoreError::io(path, e))?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    let mut hasher = blake3::Hasher::new();
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     let mut block: Vec<u8> = Vec::with_capacity(64 << 10);
     for part in vectors.chunks(16 << 10) {
         block.clear();
@@ -905,7 +911,12 @@ fn write_vectors(path: &Path, vectors: &[f32]) -> Result<String, StoreError> {
     }
     let file = out.into_inner().map_err(|e| StoreError::io(path, e.into_error()))?;
     file.sync_all().map_err(|e| StoreError::io(path, e))?;
-    Ok(hasher.finalize().to_hex().to_string())
+    Ok(xxh3_checksum(&hasher))
+}
+
+/// A streamed XXH3 checksum, in [`checksum`]'s format.
+fn xxh3_checksum(hasher: &xxhash_rust::xxh3::Xxh3) -> String {
+    format!("xxh3:{:032x}", hasher.digest128())
 }
 
 /// Reads a vectors file back (little-endian `f32`).
