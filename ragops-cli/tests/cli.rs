@@ -692,6 +692,19 @@ fn skipped_files_are_warned_about_on_stderr() {
         stderr.contains("blob.dat") && stderr.contains("binary"),
         "a warning names the skipped file and why:\n{stderr}"
     );
+    // Many skipped files: one line per reason naming a few, each file with -v.
+    for i in 0..8 {
+        repo.write(&format!("blob{i}.bin"), b"\0\x01".as_slice());
+    }
+    let stderr = stderr_of(&repo.run(&["scan"]));
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("binary")).collect();
+    assert_eq!(lines.len(), 1, "one summary line:\n{stderr}");
+    assert!(lines[0].contains("skipped 9 files") && lines[0].contains("6 more: -v lists them"), "{stderr}");
+    let verbose = stderr_of(&repo.run(&["-v", "scan"]));
+    assert!((0..8).all(|i| verbose.contains(&format!("blob{i}.bin"))), "-v names every file:\n{verbose}");
+    for i in 0..8 {
+        repo.remove(&format!("blob{i}.bin"));
+    }
     // --quiet: only errors.
     repo.remove("blob.dat");
     repo.write("blob2.dat", b"\0\x01\x02".as_slice());

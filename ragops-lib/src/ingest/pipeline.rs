@@ -250,8 +250,10 @@ impl Scanner {
         }
         let mut summary =
             ScanSummary { files_seen: (walked.files.len() + walked.skipped.len()) as u64, ..Default::default() };
-        for (_, reason) in &walked.skipped {
+        let mut skip_examples = SkipExamples::default();
+        for (path, reason) in &walked.skipped {
             *summary.skipped.entry(reason.as_str().to_string()).or_default() += 1;
+            skip_examples.add(*reason, path);
         }
         let namespace = CacheNamespace::new(
             &self.embedder.model().provider,
@@ -283,7 +285,7 @@ impl Scanner {
         });
         while let Some(window) = rx.recv().await {
             let chunks_before = summary.chunks;
-            self.apply_window(window.work, &namespace, &mut summary, &mut seen).await?;
+            self.apply_window(window.work, &namespace, &mut summary, &mut seen, &mut skip_examples).await?;
             self.observer.processed(window.files, window.bytes, summary.chunks - chunks_before);
         }
         producer.await.map_err(|e| IngestError::Git(format!("read task failed: {e}")))?;
@@ -293,6 +295,15 @@ impl Scanner {
             self.store.delete(&deleted).await?;
         }
         summary.files_deleted = deleted.len() as u64;
+        // One warning per reason, naming a few files; each file is an info event (`-v`).
+        for (reason, n) in &summary.skipped {
+            let examples = skip_examples.describe(reason, *n);
+            if self.skip_warnings {
+                tracing::warn!(event = "scan.skipped", reason = %reason, files = n, "skipped {n} {}: {reason} ({examples})", plural(*n));
+            } else {
+                tracing::debug!(event = "scan.skipped", reason = %reason, files = n, "skipped {n} {}: {reason} ({examples})", plural(*n));
+            }
+        }
         summary.seconds = started.elapsed().as_secs_f64();
         meta.updated_at = crate::store::meta::now_rfc3339();
         meta.extra.insert(
@@ -345,6 +356,7 @@ impl Scanner {
         namespace: &CacheNamespace,
         summary: &mut ScanSummary,
         seen: &mut HashSet<String>,
+        skip_examples: &mut SkipExamples,
     ) -> Result<()> {
         let mut touched = Vec::new();
         let mut changed = Vec::new();
@@ -365,11 +377,12 @@ impl Scanner {
                 }
                 FileWork::Skipped(path, reason) => {
                     if self.skip_warnings {
-                        tracing::warn!(event = "scan.skip", path = %path, reason = reason.as_str(), "skipping {path}: {}", reason.as_str());
+                        tracing::info!(event = "scan.skip", path = %path, reason = reason.as_str(), "skipping {path}: {}", reason.as_str());
                     } else {
                         tracing::debug!(event = "scan.skip", path = %path, reason = reason.as_str(), "skipping {path}: {}", reason.as_str());
                     }
                     *summary.skipped.entry(reason.as_str().to_string()).or_default() += 1;
+                    skip_examples.add(reason, &path);
                 }
             }
         }
@@ -516,6 +529,36 @@ impl Scanner {
         }
         Ok(out)
     }
+}
+
+/// A few skipped paths per reason, for the warning that sums them up.
+#[derive(Debug, Default)]
+struct SkipExamples(BTreeMap<&'static str, Vec<String>>);
+
+impl SkipExamples {
+    const SHOWN: usize = 3;
+
+    fn add(&mut self, reason: SkipReason, path: &str) {
+        let list = self.0.entry(reason.as_str()).or_default();
+        if list.len() < Self::SHOWN {
+            list.push(path.to_string());
+        }
+    }
+
+    /// `a.png, b.jpg, c.gif and 4 more: -v lists them`.
+    fn describe(&self, reason: &str, total: u64) -> String {
+        let shown = self.0.get(reason).map(Vec::as_slice).unwrap_or_default();
+        let mut out = shown.join(", ");
+        let more = total.saturating_sub(shown.len() as u64);
+        if more > 0 {
+            out.push_str(&format!(" and {more} more: -v lists them"));
+        }
+        out
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "file" } else { "files" }
 }
 
 fn read_file(c: Candidate, known: &HashMap<String, FileRecord>, chunker: &dyn Chunker) -> FileWork {

@@ -145,13 +145,13 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<WalkResult, Error> {
                 result.skipped.push((rel, SkipReason::Vendored));
             }
             Outcome::Skipped(rel, reason, why) => {
-                tracing::warn!(event = "scan.skip", path = %rel, reason = reason.as_str(), "skipping {rel}: {why}");
+                tracing::info!(event = "scan.skip", path = %rel, reason = reason.as_str(), "skipping {rel}: {why}");
                 result.skipped.push((rel, reason));
             }
         }
     }
     for (dir, n) in vendored {
-        tracing::warn!(event = "scan.skip", path = %dir, reason = "vendored", files = n, "skipping {n} files under {dir}/: vendored");
+        tracing::info!(event = "scan.skip", path = %dir, reason = "vendored", files = n, "skipping {n} files under {dir}/: vendored");
     }
     result.files.sort_by(|a, b| a.rel.cmp(&b.rel));
     result.skipped.sort();
