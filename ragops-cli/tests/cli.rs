@@ -330,6 +330,7 @@ fn assert_chunk_hit(repo: &Repo, hit: &Value) {
         _ => "text",
     };
     assert_eq!(str_of(hit, "language"), expected_language, "language of {path}");
+    assert!(hit["symbol"].is_null() || hit["symbol"].is_string(), "symbol is a string or null: {hit}");
 }
 
 /// A Rust module of many small functions (several chunks at the default 40 lines), with `target`
@@ -402,6 +403,8 @@ fn scan_then_search_finds_the_function() {
     let (start, end) = (u64_of(top, "start_line") as usize, u64_of(top, "end_line") as usize);
     assert!(start <= line && line <= end, "top hit {start}-{end} contains line {line}");
     assert!(str_of(top, "text").contains("fn compute_checksum_crc("), "top hit text: {top}");
+    // A merged run of small functions carries the symbol of its first one.
+    assert!(str_of(top, "symbol").starts_with("fn "), "the chunk's definition: {top}");
     for hit in &hits {
         assert_chunk_hit(&repo, hit);
     }

@@ -96,10 +96,21 @@ fn interrupted(
             "index_dir": index.index_dir(),
         }))?;
     } else {
+        let cached = index.embedder().is_ok_and(|e| !e.cheap_to_recompute());
+        let kept = if cached {
+            format!(
+                "The embeddings of {chunks} chunks ({files} files) processed before the interruption are kept in \
+                 the cache; the next scan will not compute them again."
+            )
+        } else {
+            format!(
+                "{chunks} chunks ({files} files) were processed before the interruption; this provider's \
+                 embeddings cost less to compute again than to cache, so the next scan embeds them again."
+            )
+        };
         eprintln!(
             "ragops: scan interrupted ({}). Nothing was published: the index is as the last completed scan \
-             left it. The embeddings of {chunks} chunks ({files} files) processed before the interruption \
-             are kept in the cache; the next scan will not compute them again.",
+             left it. {kept}",
             signal.name()
         );
     }

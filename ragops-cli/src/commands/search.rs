@@ -59,6 +59,7 @@ pub(crate) async fn run(g: &GlobalArgs, args: &SearchArgs) -> anyhow::Result<Exi
                     "end_line": h.chunk.lines.end,
                     "score": h.score,
                     "language": h.chunk.language,
+                    "symbol": h.chunk.symbol,
                     "text": h.chunk.text,
                 })
             })
@@ -71,7 +72,11 @@ pub(crate) async fn run(g: &GlobalArgs, args: &SearchArgs) -> anyhow::Result<Exi
         writeln!(out, "No matches.")?;
     }
     for (i, h) in hits.iter().enumerate() {
-        writeln!(out, "{:>2}. {}  (score {:.3}, {})", i + 1, h.chunk.citation(), h.score, h.chunk.language)?;
+        write!(out, "{:>2}. {}  (score {:.3}, {})", i + 1, h.chunk.citation(), h.score, h.chunk.language)?;
+        match &h.chunk.symbol {
+            Some(symbol) => writeln!(out, "  {symbol}")?,
+            None => writeln!(out)?,
+        }
         for line in h.chunk.text.lines().filter(|l| !l.trim().is_empty()).take(SNIPPET_LINES) {
             let line: String = line.chars().take(120).collect();
             writeln!(out, "      {line}")?;
