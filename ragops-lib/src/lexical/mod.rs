@@ -2,4 +2,6 @@
 
 mod tokenize;
 
-pub use tokenize::{Token, for_each_token, is_stopword, stopwords, tokenize, tokenize_path};
+pub use tokenize::{
+    Token, TokenLike, TokenRef, for_each_token, is_stopword, stopwords, tokenize, tokenize_into, tokenize_path,
+};

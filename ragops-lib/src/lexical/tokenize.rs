@@ -10,6 +10,55 @@ pub struct Token {
     pub whole: bool,
 }
 
+/// A token borrowed from a buffer of tokens (see [`tokenize_into`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenRef<'a> {
+    /// Lowercased text.
+    pub text: &'a str,
+    /// `true` for a whole identifier, `false` for a part split out of one.
+    pub whole: bool,
+}
+
+/// A token's text and kind, owned ([`Token`]) or borrowed ([`TokenRef`]).
+pub trait TokenLike {
+    /// Lowercased text.
+    fn text(&self) -> &str;
+    /// Whether it is a whole identifier.
+    fn whole(&self) -> bool;
+}
+
+impl TokenLike for Token {
+    fn text(&self) -> &str {
+        &self.text
+    }
+    fn whole(&self) -> bool {
+        self.whole
+    }
+}
+
+impl TokenLike for TokenRef<'_> {
+    fn text(&self) -> &str {
+        self.text
+    }
+    fn whole(&self) -> bool {
+        self.whole
+    }
+}
+
+/// [`tokenize`] without a `String` per token: the tokens' texts are written one after another
+/// into `buffer` (cleared first), and the tokens borrow from it.
+pub fn tokenize_into<'b>(text: &str, buffer: &'b mut String) -> Vec<TokenRef<'b>> {
+    buffer.clear();
+    let mut spans: Vec<(usize, usize, bool)> = Vec::new();
+    for_each_token(text, |t, whole| {
+        let start = buffer.len();
+        buffer.push_str(t);
+        spans.push((start, buffer.len(), whole));
+    });
+    let buffer: &'b str = buffer;
+    spans.into_iter().map(|(s, e, whole)| TokenRef { text: &buffer[s..e], whole }).collect()
+}
+
 /// English words too common to tell chunks apart (sorted: looked up by binary search).
 const STOPWORDS: &[&str] = &[
     "a", "all", "an", "and", "any", "are", "as", "at", "be", "but", "by", "can", "do", "does", "for", "from", "has",
@@ -283,6 +332,17 @@ mod tests {
         for_each_identifier(text, |ident| push_identifier(ident, &mut general));
         assert!(general.len() > 20);
         assert_eq!(tokenize(text), general);
+    }
+
+    #[test]
+    fn borrowed_tokens_equal_owned_ones() {
+        let text = "parseHTTPResponse_v2 the café_Über x86_64 retry retry";
+        let mut buffer = String::from("left over");
+        let borrowed: Vec<(String, bool)> =
+            tokenize_into(text, &mut buffer).iter().map(|t| (t.text().to_string(), t.whole())).collect();
+        let owned: Vec<(String, bool)> = tokenize(text).iter().map(|t| (t.text().to_string(), t.whole())).collect();
+        assert!(owned.len() > 5);
+        assert_eq!(borrowed, owned);
     }
 
     #[test]

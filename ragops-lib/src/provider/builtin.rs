@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use super::static_model::{MODEL_BLAKE3, MODEL_NAME, ModelError, StaticModel};
 use super::{EmbeddingProvider, ModelId};
 use crate::error::ProviderError;
-use crate::lexical::{Token, tokenize};
+use crate::lexical::{TokenLike, TokenRef, tokenize_into};
 use crate::model::Embedding;
 
 /// The provider name of the built-in embedder.
@@ -83,16 +83,23 @@ impl BuiltinEmbedder {
     /// # Errors
     /// The shipped model failed its checksum or is malformed.
     pub fn embed_one(&self, text: &str) -> Result<Embedding, ModelError> {
-        let tokens = tokenize(text);
+        thread_local! {
+            /// The texts of one text's tokens (reused: no `String` per token).
+            static TOKENS: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        TOKENS.with_borrow_mut(|buffer| self.embed_tokens(&tokenize_into(text, buffer)))
+    }
+
+    fn embed_tokens(&self, tokens: &[TokenRef<'_>]) -> Result<Embedding, ModelError> {
         let mut v = Vec::with_capacity(self.semantic_dims + self.hash_dims);
         if self.semantic_dims > 0 {
             let model = StaticModel::builtin()?;
             let w = self.semantic_share.sqrt();
-            v.extend(model.embed_tokens(&tokens).into_iter().map(|x| x * w));
+            v.extend(model.embed_tokens(tokens).into_iter().map(|x| x * w));
         }
         if self.hash_dims > 0 {
             let w = (1.0 - self.semantic_share).sqrt();
-            v.extend(hash_embed(&tokens, self.hash_dims).into_iter().map(|x| x * w));
+            v.extend(hash_embed(tokens, self.hash_dims).into_iter().map(|x| x * w));
         }
         // Re-normalise: a text with words for one part only still gets a unit vector.
         normalize(&mut v);
@@ -137,17 +144,17 @@ impl EmbeddingProvider for BuiltinEmbedder {
 }
 
 /// The feature-hashing vector of a text's tokens, L2-normalised.
-fn hash_embed(tokens: &[Token], dimensions: usize) -> Vec<f32> {
+fn hash_embed<T: TokenLike>(tokens: &[T], dimensions: usize) -> Vec<f32> {
     // Distinct tokens in order of first appearance (a deterministic summation order).
     let mut slots: HashMap<&str, usize, crate::fxhash::FxBuild> = HashMap::default();
     let mut weights: Vec<(&str, f32, bool)> = Vec::new();
     for token in tokens {
-        let slot = *slots.entry(token.text.as_str()).or_insert_with(|| {
-            weights.push((token.text.as_str(), 0.0, token.whole));
+        let slot = *slots.entry(token.text()).or_insert_with(|| {
+            weights.push((token.text(), 0.0, token.whole()));
             weights.len() - 1
         });
         weights[slot].1 += 1.0;
-        weights[slot].2 |= token.whole;
+        weights[slot].2 |= token.whole();
     }
     let mut v = vec![0.0f32; dimensions];
     for (token, tf, whole) in weights {

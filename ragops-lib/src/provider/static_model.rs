@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use crate::lexical::{Token, tokenize};
+use crate::lexical::{TokenLike, tokenize};
 
 /// The weights: `RGSE`, u32 version, u32 rows, u32 dims, rows × f32 scale, rows × dims int8.
 static EMBEDDINGS: &[u8] = include_bytes!("../../models/minilm-static/embeddings.bin");
@@ -171,7 +171,7 @@ impl StaticModel {
     }
 
     /// [`embed`](Self::embed) from the text's code-aware tokens (shared with other consumers).
-    pub fn embed_tokens(&self, tokens: &[Token]) -> Vec<f32> {
+    pub fn embed_tokens<T: TokenLike>(&self, tokens: &[T]) -> Vec<f32> {
         // Each distinct word is split and looked up once, then weighted by its count; words are
         // summed in order of first appearance, so the result is bit-for-bit deterministic.
         let mut slots: HashMap<&str, usize, crate::fxhash::FxBuild> = HashMap::default();
@@ -204,12 +204,12 @@ impl StaticModel {
 
 /// Calls `f` with each word the model is fed, in order: a whole identifier followed by its
 /// parts gives the parts only.
-fn for_each_word<'a>(tokens: &'a [Token], mut f: impl FnMut(&'a str)) {
+fn for_each_word<'a, T: TokenLike>(tokens: &'a [T], mut f: impl FnMut(&'a str)) {
     for (i, t) in tokens.iter().enumerate() {
-        if t.whole && tokens.get(i + 1).is_some_and(|n| !n.whole) {
+        if t.whole() && tokens.get(i + 1).is_some_and(|n| !n.whole()) {
             continue;
         }
-        f(&t.text);
+        f(t.text());
     }
 }
 
