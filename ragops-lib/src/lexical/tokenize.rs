@@ -176,7 +176,8 @@ impl Scratch {
             return;
         }
         self.whole.clear();
-        self.whole.extend(trimmed.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+        self.whole.push_str(trimmed);
+        self.whole.make_ascii_lowercase();
         if keep_ascii(&self.whole) {
             f(&self.whole, true);
         }
@@ -185,7 +186,8 @@ impl Scratch {
         if self.spans.len() > 1 {
             for &(start, end) in &self.spans {
                 self.part.clear();
-                self.part.extend(trimmed.as_bytes()[start..end].iter().map(|b| char::from(b.to_ascii_lowercase())));
+                self.part.push_str(&trimmed[start..end]);
+                self.part.make_ascii_lowercase();
                 if keep_ascii(&self.part) && self.part != self.whole {
                     f(&self.part, false);
                 }
