@@ -165,6 +165,31 @@ impl Retriever {
     }
 
     async fn search_inner(&self, query: &str, limit: usize, filters: &[Filter], keep_legs: bool) -> Result<Searched> {
+        // The legs fetch many candidates and the caller keeps a few: a store that can, reads
+        // the texts of the kept hits only (not when the legs' own rankings are returned).
+        if !keep_legs && self.store.capabilities().deferred_texts {
+            let mut searched = self.search_once(query, limit, filters, false, true).await?;
+            let ids: Vec<ChunkId> = searched.hits.iter().map(|h| h.id).collect();
+            let texts = self.store.chunk_texts(&ids).await?;
+            if texts.iter().all(Option::is_some) {
+                for (hit, text) in searched.hits.iter_mut().zip(texts) {
+                    hit.chunk.text = text.unwrap_or_default();
+                }
+                return Ok(searched);
+            }
+            // A newer generation replaced a hit's segment meanwhile: search again, with texts.
+        }
+        self.search_once(query, limit, filters, keep_legs, false).await
+    }
+
+    async fn search_once(
+        &self,
+        query: &str,
+        limit: usize,
+        filters: &[Filter],
+        keep_legs: bool,
+        without_texts: bool,
+    ) -> Result<Searched> {
         let started = Instant::now();
         let mut searched = Searched::default();
         let has_lexical = self.store.capabilities().lexical;
@@ -176,7 +201,7 @@ impl Retriever {
         // has several): a warm query costs the slower leg, not the sum.
         let lexical_leg = lexical.then(|| {
             let store = Arc::clone(&self.store);
-            let q = StoreQuery::text(query, fetch).with_filters(filters.to_vec());
+            let q = StoreQuery::text(query, fetch).with_filters(filters.to_vec()).without_texts(without_texts);
             beside(async move {
                 let started = Instant::now();
                 let hits = store.search(&q).await;
@@ -196,7 +221,8 @@ impl Retriever {
             );
             let v = v.pop().unwrap_or_default();
             let started = Instant::now();
-            let mut hits = self.store.search(&StoreQuery::vector(v, fetch).with_filters(filters.to_vec())).await?;
+            let q = StoreQuery::vector(v, fetch).with_filters(filters.to_vec()).without_texts(without_texts);
+            let mut hits = self.store.search(&q).await?;
             tracing::info!(
                 event = "store.search",
                 leg = "vector",

@@ -468,19 +468,33 @@ impl IndexStore for HnswStore {
             return Err(StoreError::NotFound { path: self.dir.clone() });
         };
         let filters = CompiledFilters::new(&query.filters)?;
+        let texts = !query.without_texts;
         match (&query.vector, &query.text) {
-            (Some(v), None) => self.vector_search(&snap, v, query.k, &filters),
+            (Some(v), None) => self.vector_search(&snap, v, query.k, &filters, texts),
             (None, Some(t)) if query.per_file => self.file_lexical_search(&snap, t, query.k, &filters),
-            (None, Some(t)) => self.lexical_search(&snap, t, query.k, &filters),
+            (None, Some(t)) => self.lexical_search(&snap, t, query.k, &filters, texts),
             (Some(v), Some(t)) => Ok(crate::retrieve::fuse(vec![
-                self.vector_search(&snap, v, query.k, &filters)?,
-                self.lexical_search(&snap, t, query.k, &filters)?,
+                self.vector_search(&snap, v, query.k, &filters, texts)?,
+                self.lexical_search(&snap, t, query.k, &filters, texts)?,
             ])
             .into_iter()
             .take(query.k)
             .collect()),
             (None, None) => Err(StoreError::Invalid("a query needs a vector or a text".into())),
         }
+    }
+
+    async fn chunk_texts(&self, ids: &[ChunkId]) -> Result<Vec<Option<String>>, StoreError> {
+        let Some(snap) = self.snapshot()? else { return Ok(vec![None; ids.len()]) };
+        ids.iter()
+            .map(|id| {
+                let (segment, ord) = ((id.0 >> 32) as u32, id.0 as u32);
+                match snap.segments.iter().find(|(s, _)| *s == segment) {
+                    Some((_, seg)) if (ord as usize) < seg.len() => seg.text(ord).map(Some),
+                    _ => Ok(None),
+                }
+            })
+            .collect()
     }
 
     async fn commit(&self, meta: &IndexMetadata) -> Result<StoreStats, StoreError> {
@@ -502,7 +516,7 @@ impl IndexStore for HnswStore {
     }
 
     fn capabilities(&self) -> StoreCapabilities {
-        StoreCapabilities { lexical: true }
+        StoreCapabilities { lexical: true, deferred_texts: true }
     }
 }
 
@@ -615,6 +629,7 @@ impl HnswStore {
         vector: &[f32],
         k: usize,
         filters: &CompiledFilters,
+        texts: bool,
     ) -> Result<Vec<Hit>, StoreError> {
         let dims = snap.manifest.metadata.embedding_dimensions as usize;
         if vector.iter().any(|x| !x.is_finite()) {
@@ -634,7 +649,7 @@ impl HnswStore {
                 scored.push((score, seg_index, ord));
             }
         }
-        hits(snap, scored, k, Leg::Vector)
+        hits(snap, scored, k, Leg::Vector, texts)
     }
 
     /// BM25F over whole files: a file's field frequencies and lengths are the sums over its
@@ -693,7 +708,7 @@ impl HnswStore {
         }
         let scored: Vec<(f32, usize, u32)> =
             scores.into_iter().map(|((seg_index, _), (score, best, _))| (score, seg_index, best)).collect();
-        hits(snap, scored, k, Leg::Lexical)
+        hits(snap, scored, k, Leg::Lexical, true)
     }
 
     fn lexical_search(
@@ -702,6 +717,7 @@ impl HnswStore {
         text: &str,
         k: usize,
         filters: &CompiledFilters,
+        texts: bool,
     ) -> Result<Vec<Hit>, StoreError> {
         // A file's history describes the file, not each chunk: it ranks files (the file leg),
         // while chunks compete on their own text.
@@ -749,7 +765,7 @@ impl HnswStore {
                 scored.push((score, seg_index, ord));
             }
         }
-        hits(snap, scored, k, Leg::Lexical)
+        hits(snap, scored, k, Leg::Lexical, texts)
     }
 
     /// Whether staged changes are waiting for a commit.
@@ -759,7 +775,14 @@ impl HnswStore {
 }
 
 /// The best `k` of `(score, segment index, ordinal)`, read into hits.
-fn hits(snap: &Snapshot, mut scored: Vec<(f32, usize, u32)>, k: usize, leg: Leg) -> Result<Vec<Hit>, StoreError> {
+/// (`texts`: whether hits carry their chunks' texts.)
+fn hits(
+    snap: &Snapshot,
+    mut scored: Vec<(f32, usize, u32)>,
+    k: usize,
+    leg: Leg,
+    texts: bool,
+) -> Result<Vec<Hit>, StoreError> {
     let by_score = |a: &(f32, usize, u32), b: &(f32, usize, u32)| {
         let (ida, idb) = (snap.segments[a.1].0, snap.segments[b.1].0);
         b.0.total_cmp(&a.0).then(ida.cmp(&idb)).then(a.2.cmp(&b.2))
@@ -774,7 +797,8 @@ fn hits(snap: &Snapshot, mut scored: Vec<(f32, usize, u32)>, k: usize, leg: Leg)
         .into_iter()
         .map(|(score, seg_index, ord)| {
             let (id, seg) = &snap.segments[seg_index];
-            Ok(Hit::new(ChunkId(u64::from(*id) << 32 | u64::from(ord)), seg.chunk(ord)?, score, leg))
+            let chunk = if texts { seg.chunk(ord)? } else { seg.chunk_without_text(ord) };
+            Ok(Hit::new(ChunkId(u64::from(*id) << 32 | u64::from(ord)), chunk, score, leg))
         })
         .collect()
 }

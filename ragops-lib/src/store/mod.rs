@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
-use crate::model::{ContentHash, Embedding, FileRecord, FileUpdate, Hit};
+use crate::model::{ChunkId, ContentHash, Embedding, FileRecord, FileUpdate, Hit};
 
 mod distance;
 #[cfg(test)]
@@ -55,6 +55,11 @@ pub struct StoreQuery {
     /// Rank whole files instead of chunks (lexical leg): each file is scored as one document,
     /// and its hit carries its best-matching chunk. Stores without file ranking ignore it.
     pub per_file: bool,
+    /// Hits carry their chunks without texts (`text` empty): the caller reads the texts of the
+    /// hits it keeps with [`IndexStore::chunk_texts`]. Only honoured by stores with
+    /// [`StoreCapabilities::deferred_texts`].
+    #[serde(default)]
+    pub without_texts: bool,
 }
 
 impl StoreQuery {
@@ -79,6 +84,12 @@ impl StoreQuery {
         self.filters = filters;
         self
     }
+
+    /// Asks for hits without chunk texts (see [`StoreQuery::without_texts`]).
+    pub fn without_texts(mut self, yes: bool) -> Self {
+        self.without_texts = yes;
+        self
+    }
 }
 
 /// What a store can do.
@@ -87,6 +98,8 @@ impl StoreQuery {
 pub struct StoreCapabilities {
     /// Answers [`StoreQuery::text`] with a lexical ranking.
     pub lexical: bool,
+    /// Honours [`StoreQuery::without_texts`] and answers [`IndexStore::chunk_texts`].
+    pub deferred_texts: bool,
 }
 
 /// Counts describing a committed index.
@@ -160,6 +173,13 @@ pub trait IndexStore: Send + Sync + fmt::Debug {
     ) -> Result<(), StoreError>;
     /// Searches the committed index, best hit first.
     async fn search(&self, query: &StoreQuery) -> Result<Vec<Hit>, StoreError>;
+    /// The texts of chunks found by a search made [`without_texts`](StoreQuery::without_texts),
+    /// in order; `None` for an id the store no longer holds (a newer generation replaced it:
+    /// search again with texts). Stores without [`StoreCapabilities::deferred_texts`] answer
+    /// `None` for every id.
+    async fn chunk_texts(&self, ids: &[ChunkId]) -> Result<Vec<Option<String>>, StoreError> {
+        Ok(vec![None; ids.len()])
+    }
     /// Publishes every staged change at once, with this metadata.
     async fn commit(&self, meta: &IndexMetadata) -> Result<StoreStats, StoreError>;
     /// Counts of the committed index.
@@ -196,6 +216,9 @@ macro_rules! forward_store {
             }
             async fn delete(&self, paths: &[String]) -> Result<(), StoreError> {
                 (**self).delete(paths).await
+            }
+            async fn chunk_texts(&self, ids: &[ChunkId]) -> Result<Vec<Option<String>>, StoreError> {
+                (**self).chunk_texts(ids).await
             }
             async fn cached_embeddings(
                 &self,

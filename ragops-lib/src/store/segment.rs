@@ -694,6 +694,24 @@ impl SegmentReader {
 
     /// The chunk at `ord`, its text read from disk and checked against its hash.
     pub(crate) fn chunk(&self, ord: u32) -> Result<Chunk, StoreError> {
+        Ok(Chunk { text: self.text(ord)?, ..self.chunk_without_text(ord) })
+    }
+
+    /// A chunk's record with an empty text (see [`SegmentReader::text`]).
+    pub(crate) fn chunk_without_text(&self, ord: u32) -> Chunk {
+        let meta = &self.meta.chunks[ord as usize];
+        Chunk {
+            path: self.path(ord).to_string(),
+            lines: LineRange::new(meta.start, meta.end),
+            language: self.language(ord).to_string(),
+            hash: meta.hash,
+            text: String::new(),
+            symbol: meta.symbol.clone(),
+        }
+    }
+
+    /// A chunk's text, checked against its hash.
+    pub(crate) fn text(&self, ord: u32) -> Result<String, StoreError> {
         let meta = &self.meta.chunks[ord as usize];
         let mut buf = vec![0u8; meta.text_len as usize];
         let text_path = self.dir.join(TEXT_FILE);
@@ -701,15 +719,7 @@ impl SegmentReader {
         if ContentHash::of(&buf) != meta.hash {
             return Err(corrupted(&text_path, format!("chunk {ord} does not match its hash")));
         }
-        let text = String::from_utf8(buf).map_err(|e| corrupted(&text_path, e))?;
-        Ok(Chunk {
-            path: self.path(ord).to_string(),
-            lines: LineRange::new(meta.start, meta.end),
-            language: self.language(ord).to_string(),
-            hash: meta.hash,
-            text,
-            symbol: meta.symbol.clone(),
-        })
+        String::from_utf8(buf).map_err(|e| corrupted(&text_path, e))
     }
 }
 

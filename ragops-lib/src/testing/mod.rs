@@ -94,6 +94,29 @@ pub async fn index_store_conformance(store: &dyn IndexStore, reopen: &dyn Fn() -
         assert!(store.search(&StoreQuery::text("zzzunknownword", 5)).await.unwrap().is_empty());
     }
 
+    // Deferred texts: the same hits without texts, then the texts by id.
+    if store.capabilities().deferred_texts {
+        let mut queries = vec![StoreQuery::vector(unit(dims, 2), 5)];
+        if store.capabilities().lexical {
+            queries.push(StoreQuery::text("docs/c.md chunk", 5));
+        }
+        for q in queries {
+            let full = store.search(&q).await.unwrap();
+            let bare = store.search(&q.clone().without_texts(true)).await.unwrap();
+            assert!(!full.is_empty());
+            assert_eq!(
+                full.iter().map(|h| (h.id, h.score)).collect::<Vec<_>>(),
+                bare.iter().map(|h| (h.id, h.score)).collect::<Vec<_>>()
+            );
+            assert!(bare.iter().all(|h| h.chunk.text.is_empty() && !h.chunk.path.is_empty()), "records without texts");
+            let ids: Vec<crate::model::ChunkId> = bare.iter().map(|h| h.id).collect();
+            let texts = store.chunk_texts(&ids).await.unwrap();
+            assert_eq!(texts, full.iter().map(|h| Some(h.chunk.text.clone())).collect::<Vec<_>>());
+        }
+        let unknown = crate::model::ChunkId(u64::MAX);
+        assert_eq!(store.chunk_texts(&[unknown]).await.unwrap(), vec![None], "an id the store does not hold");
+    }
+
     // Filters.
     let q = StoreQuery::vector(unit(dims, 3), 5).with_filters(vec![Filter::PathGlob("src/**".into())]);
     let hits = store.search(&q).await.unwrap();
