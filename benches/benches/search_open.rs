@@ -102,7 +102,7 @@ fn main() {
         })
         .collect();
     println!("open (library, median of 10): {:.1} ms", ms(median(opens)));
-    let rounds: usize = std::env::var("RAGOPS_BENCH_WARM_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    let rounds: usize = std::env::var("RAGOPS_BENCH_WARM_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
     // Median of `rounds` passes over the queries through one retriever, after a first search.
     let warm = |kind: RetrieverKind| -> Duration {
         let retriever = rt.block_on(index.retriever(kind)).unwrap();
