@@ -156,8 +156,7 @@ impl Kv {
             .map(|h| {
                 let v = self.cache.get(cache_key(&prefix, h)).map_err(|e| sled_err(&self.path, e))?;
                 // A value of the wrong shape is treated as a miss (and embedded again).
-                Ok(v.filter(|bytes| bytes.len() % 4 == 0)
-                    .map(|bytes| bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()))
+                Ok(v.filter(|bytes| bytes.len() % 4 == 0).map(|bytes| super::f32s_from_le(&bytes)))
             })
             .collect()
     }
@@ -166,7 +165,8 @@ impl Kv {
         let prefix = ns_prefix(ns);
         let mut batch = sled::Batch::default();
         for (h, v) in entries {
-            let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            let mut bytes = Vec::with_capacity(v.len() * 4);
+            super::push_f32s_le(&mut bytes, &v);
             batch.insert(cache_key(&prefix, &h).as_slice(), bytes);
         }
         self.cache.apply_batch(batch).map_err(|e| sled_err(&self.path, e))?;

@@ -118,6 +118,16 @@ pub struct StoreStats {
     pub generation: u64,
 }
 
+/// Vectors on disk are little-endian `f32`s: decodes them.
+pub(crate) fn f32s_from_le(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+}
+
+/// Appends `values` as little-endian `f32`s.
+pub(crate) fn push_f32s_le(out: &mut Vec<u8>, values: &[f32]) {
+    out.extend(values.iter().flat_map(|x| x.to_le_bytes()));
+}
+
 /// The key space of the embedding cache: vectors of one provider, model and dimension.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CacheNamespace(String);

@@ -25,6 +25,7 @@ use super::distance::{DotDistance, dot};
 use super::lexical::{self, FIELD_COUNT, LexDict, LexicalBuilder, LexicalParams};
 use super::manifest::{GraphRef, LexicalRef, SegmentEntry, TombstoneRef};
 use super::quantised::{Codes, quantise};
+use super::{f32s_from_le, push_f32s_le};
 use crate::error::StoreError;
 use crate::model::{Chunk, ContentHash, FileRecord, FileUpdate, LineRange};
 
@@ -110,6 +111,8 @@ struct SpillFiles {
     /// The vectors file's checksum so far (as [`write_vectors`] computes it).
     hasher: xxhash_rust::xxh3::Xxh3,
     text_bytes: u64,
+    /// One vector's bytes (reused).
+    scratch: Vec<u8>,
 }
 
 impl std::fmt::Debug for SpillFiles {
@@ -142,6 +145,7 @@ impl SpillFiles {
             vectors: open(VECTORS_FILE)?,
             hasher: xxhash_rust::xxh3::Xxh3::new(),
             text_bytes: 0,
+            scratch: Vec::new(),
         })
     }
 
@@ -192,7 +196,7 @@ impl SegmentBuilder {
                     .get_ref()
                     .read_exact_at(&mut bytes, (ord * dims * 4) as u64)
                     .map_err(|e| StoreError::io(&path, e))?;
-                Ok(Some(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()))
+                Ok(Some(f32s_from_le(&bytes)))
             }
         }
     }
@@ -278,9 +282,10 @@ impl SegmentBuilder {
                 let offset = files.text_bytes;
                 files.texts.write_all(text).map_err(|e| StoreError::io(dir.join(TEXT_FILE), e))?;
                 files.text_bytes += text.len() as u64;
-                let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
-                files.hasher.update(&bytes);
-                files.vectors.write_all(&bytes).map_err(|e| StoreError::io(dir.join(VECTORS_FILE), e))?;
+                files.scratch.clear();
+                push_f32s_le(&mut files.scratch, vector);
+                files.hasher.update(&files.scratch);
+                files.vectors.write_all(&files.scratch).map_err(|e| StoreError::io(dir.join(VECTORS_FILE), e))?;
                 Ok(offset)
             }
         }
@@ -854,7 +859,7 @@ impl Vectors {
         if cfg!(target_endian = "little") && bytemuck::try_cast_slice::<u8, f32>(&map).is_ok() {
             return Ok(Vectors::Mapped(map));
         }
-        Ok(Vectors::Owned(map.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()))
+        Ok(Vectors::Owned(f32s_from_le(&map)))
     }
 
     fn as_slice(&self) -> &[f32] {
@@ -915,7 +920,7 @@ fn write_vectors(path: &Path, vectors: &[f32]) -> Result<String, StoreError> {
     let mut block: Vec<u8> = Vec::with_capacity(64 << 10);
     for part in vectors.chunks(16 << 10) {
         block.clear();
-        block.extend(part.iter().flat_map(|x| x.to_le_bytes()));
+        push_f32s_le(&mut block, part);
         hasher.update(&block);
         out.write_all(&block).map_err(|e| StoreError::io(path, e))?;
     }
@@ -932,7 +937,7 @@ fn xxh3_checksum(hasher: &xxhash_rust::xxh3::Xxh3) -> String {
 /// Reads a vectors file back (little-endian `f32`).
 fn read_vectors(path: &Path) -> Result<Vec<f32>, StoreError> {
     let bytes = fs::read(path).map_err(|e| StoreError::io(path, e))?;
-    Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+    Ok(f32s_from_le(&bytes))
 }
 
 /// Fsyncs a directory so that the entries created in it survive a crash.
