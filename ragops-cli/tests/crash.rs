@@ -377,8 +377,15 @@ fn sigkill_at_seeded_moments_never_loses_the_index() {
         killed += usize::from(!status.success());
         let context = format!("round {round}, killed after {delay} ms (finished: {})", status.success());
         assert_consistent(&fx, &[&committed, &fx.files], &context);
-        let next = fx.scan();
-        assert!(num(&next, "cache_misses") < fx.cold_misses(), "{context}: the next scan re-embedded everything");
+        let out = fx.run(&["scan", "--json"]);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success() && !stderr.contains("panicked"), "{context}: the next scan failed:\n{stderr}");
+        let next: Value = serde_json::from_slice(&out.stdout).expect("scan JSON");
+        // A kill while sled writes can damage its files: the writer state is then rebuilt from
+        // the published index (said on stderr), and only the embedding cache is lost.
+        if !stderr.contains("writer state was damaged") {
+            assert!(num(&next, "cache_misses") < fx.cold_misses(), "{context}: the next scan re-embedded everything");
+        }
         assert_eq!(num(&next["index"], "files"), fx.files.len() as u64, "{context}");
         committed.clone_from(&fx.files);
     }

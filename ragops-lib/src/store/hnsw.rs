@@ -230,7 +230,7 @@ fn open_writer(dir: &Path) -> Result<Writer, StoreError> {
     if !gitignore.exists() {
         fs::write(&gitignore, "*\n").map_err(|e| StoreError::io(&gitignore, e))?;
     }
-    let kv = Kv::open(&dir.join(DB_DIR), dir)?;
+    let kv = open_kv(dir)?;
     let base = manifest::read_current(dir)?;
     let published = base.as_ref().map_or(0, |m| m.generation);
     let mut writer = Writer {
@@ -252,6 +252,25 @@ fn open_writer(dir: &Path) -> Result<Writer, StoreError> {
         writer.rebuild_files = true;
     }
     Ok(writer)
+}
+
+/// Opens the writer's state. Everything in it is derived from the published segments (the
+/// file table, the generation) or a cache (embeddings), so a damaged database — sled's files
+/// after a scan killed mid-write — is rebuilt (the next commit repairs the file table from the
+/// segments) rather than refused.
+fn open_kv(dir: &Path) -> Result<Kv, StoreError> {
+    let db_dir = dir.join(DB_DIR);
+    let damage = match Kv::open(&db_dir, dir).and_then(|kv| kv.generation().map(|_| kv)) {
+        Err(StoreError::Corrupted { message, .. }) => message,
+        other => return other,
+    };
+    tracing::warn!(
+        event = "store.writer_state_rebuilt",
+        reason = %damage,
+        "the index's writer state was damaged (a scan killed mid-write?); rebuilding it from the published index"
+    );
+    fs::remove_dir_all(&db_dir).map_err(|e| StoreError::io(&db_dir, e))?;
+    Kv::open(&db_dir, dir)
 }
 
 /// Opens a generation's segments; a segment's graph is loaded when it has one and at least
@@ -1149,6 +1168,38 @@ mod tests {
         w.upsert(vec![file("a.rs", &[9], 8)]).await.unwrap();
         let stats = w.commit(&meta(8)).await.unwrap();
         assert_eq!((stats.files, stats.chunks), (2, 2), "old chunks of a.rs were tombstoned");
+    }
+
+    #[tokio::test]
+    async fn damaged_writer_state_is_rebuilt_from_published_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("idx");
+        {
+            let w = HnswStore::open(&path, OpenMode::Write, options(100)).unwrap();
+            w.setup(&meta(8)).await.unwrap();
+            w.upsert(vec![file("a.rs", &[1, 2], 8), file("b.rs", &[3], 8)]).await.unwrap();
+            w.commit(&meta(8)).await.unwrap();
+        }
+        // As sled leaves it when killed while writing: every file of its directory damaged.
+        for entry in walk_files(&path.join(DB_DIR)) {
+            std::fs::write(&entry, b"\0garbage\xff").unwrap();
+        }
+        let w = HnswStore::open(&path, OpenMode::Write, options(100)).unwrap();
+        w.setup(&meta(8)).await.unwrap();
+        let files: Vec<String> = w.files().await.unwrap().into_iter().map(|f| f.path).collect();
+        assert_eq!(files, ["a.rs", "b.rs"]);
+        w.upsert(vec![file("a.rs", &[9], 8)]).await.unwrap();
+        let stats = w.commit(&meta(8)).await.unwrap();
+        assert_eq!((stats.files, stats.chunks), (2, 2), "old chunks of a.rs were tombstoned");
+    }
+
+    fn walk_files(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() { out.extend(walk_files(&p)) } else { out.push(p) }
+        }
+        out
     }
 
     #[tokio::test]
