@@ -34,9 +34,10 @@
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
-use tree_sitter::{Language, Node, ParseOptions, ParseState, Parser, Point, Tree};
+use tree_sitter::{Language, Node, ParseOptions, ParseState, Parser, Point, Range, Tree};
 
 use super::chunk::{Chunker, LineChunker};
+use super::skeleton::{self, Flavour, GapKind};
 use crate::config::ChunkingConfig;
 use crate::model::{Chunk, LineRange};
 
@@ -89,13 +90,16 @@ impl CodeChunker {
             return None;
         }
         let grammar = Grammar::for_file(path, language)?;
-        let mut parsed = parse(grammar, text).map(|tree| (grammar, error_bytes(&tree, text.len()), tree));
+        if let Some(chunks) = self.skeletal(grammar, path, language, text) {
+            return Some(chunks);
+        }
+        let mut parsed = parse(grammar, text, &[]).map(|tree| (grammar, error_bytes(&tree, text.len()), tree));
         // A `.h` header may be C or C++: with errors as C, C++ gets a try, and the parse with
         // fewer errors wins.
         if grammar == Grammar::C
             && path.ends_with(".h")
             && parsed.as_ref().is_none_or(|(_, errors, _)| *errors > 0)
-            && let Some(tree) = parse(Grammar::Cpp, text)
+            && let Some(tree) = parse(Grammar::Cpp, text, &[])
         {
             let errors = error_bytes(&tree, text.len());
             if parsed.as_ref().is_none_or(|(_, c_errors, _)| errors < *c_errors) {
@@ -110,6 +114,83 @@ impl CodeChunker {
         let last = cut.starts.len() - 1;
         cut.region(0, last, named_children(tree.root_node()), &[], 0);
         Some(cut.out)
+    }
+
+    /// The structural chunks from a parse that skips the insides of the file's small blocks
+    /// (see [`skeleton`]): the same chunks as from a whole parse, at a fraction of its cost.
+    /// `None` whenever that cannot be vouched for: the braces do not balance or pair as the
+    /// parser pairs them, or the parse has errors — the file is then parsed whole. When the
+    /// cut needs what is inside a skipped block (a definition too large with its comments),
+    /// the file is parsed again with that block read.
+    fn skeletal(&self, grammar: Grammar, path: &str, language: &str, text: &str) -> Option<Vec<Chunk>> {
+        const ATTEMPTS: usize = 3;
+        let mut gaps = skeleton::gaps(text, grammar.flavour()?, self.size, self.max_bytes)?;
+        for _ in 0..ATTEMPTS {
+            if gaps.is_empty() {
+                return None;
+            }
+            let mut cut = Cut::new(self, grammar, path, language, text);
+            let last = cut.starts.len() - 1;
+            let end = match text.rfind('\n') {
+                Some(newline) => Point::new(last + usize::from(newline + 1 == text.len()), text.len() - newline - 1),
+                None => Point::new(0, text.len()),
+            };
+            let tree = parse(grammar, text, &skeleton::included_ranges(text.len(), end, &gaps))?;
+            let root = tree.root_node();
+            if root.has_error() {
+                return None;
+            }
+            // The parser must agree: each skipped block's braces are two tokens of one node,
+            // each run of comments starts with a comment.
+            let mut hidden = Vec::with_capacity(gaps.len());
+            let mut runs = Vec::new();
+            for (i, gap) in gaps.iter().enumerate() {
+                match gap.kind {
+                    GapKind::Block => {
+                        let node = root.descendant_for_byte_range(gap.opening(), gap.end)?;
+                        let mut cursor = node.walk();
+                        let mut braces = node.children(&mut cursor).filter(|c| {
+                            (c.start_byte() == gap.opening() && c.end_byte() == gap.start)
+                                || (c.start_byte() == gap.end && c.end_byte() == gap.end + 1)
+                        });
+                        if braces.next().is_none() || braces.next().is_none() {
+                            return None;
+                        }
+                        hidden.push((node.id(), i));
+                    }
+                    GapKind::Comments { last_row } => {
+                        let node = root.named_descendant_for_byte_range(gap.opening(), gap.opening() + 1)?;
+                        if !is_line_comment(node, text) || node.start_byte() != gap.opening() {
+                            return None;
+                        }
+                        runs.push((gap.opening(), last_row));
+                    }
+                    GapKind::BlockComment => {
+                        let node = root.named_descendant_for_byte_range(gap.opening(), gap.opening() + 1)?;
+                        if !is_trivia(node.kind())
+                            || node.start_byte() != gap.opening()
+                            || node.end_byte() != gap.closing()
+                        {
+                            return None;
+                        }
+                    }
+                }
+            }
+            hidden.sort_unstable();
+            cut.hidden = hidden;
+            cut.comment_runs = runs;
+            cut.region(0, last, named_children(root), &[], 0);
+            let needed = cut.needed.into_inner();
+            if needed.is_empty() {
+                return Some(cut.out);
+            }
+            let mut i = 0;
+            gaps.retain(|_| {
+                i += 1;
+                !needed.contains(&(i - 1))
+            });
+        }
+        None
     }
 }
 
@@ -202,6 +283,21 @@ impl Grammar {
         }
     }
 
+    /// Where braces are code in this language; `None` for languages whose blocks are not
+    /// braces (Python, Ruby).
+    fn flavour(self) -> Option<Flavour> {
+        Some(match self {
+            Grammar::Rust => Flavour::Rust,
+            Grammar::C | Grammar::Cpp => Flavour::C,
+            Grammar::Java => Flavour::Java,
+            Grammar::Go => Flavour::Go,
+            Grammar::JavaScript | Grammar::TypeScript | Grammar::Tsx => Flavour::Script,
+            Grammar::CSharp => Flavour::CSharp,
+            Grammar::Php => Flavour::Php,
+            Grammar::Python | Grammar::Ruby => return None,
+        })
+    }
+
     /// The keyword a definition of this node kind is labelled with, if the kind is a definition.
     fn keyword(self, kind: &str) -> Option<&'static str> {
         use Grammar::*;
@@ -257,13 +353,14 @@ impl Grammar {
     }
 }
 
-/// Parses `text` with the thread's parser; `None` when the grammar does not load, the parse
-/// fails or it runs out of time.
-fn parse(grammar: Grammar, text: &str) -> Option<Tree> {
+/// Parses `text` with the thread's parser, reading only `ranges` of it (all of it when empty);
+/// `None` when the grammar does not load, the parse fails or it runs out of time.
+fn parse(grammar: Grammar, text: &str, ranges: &[Range]) -> Option<Tree> {
     PARSER
         .try_with(|cell| {
             let mut parser = cell.try_borrow_mut().ok()?;
             parser.set_language(&grammar.language()).ok()?;
+            parser.set_included_ranges(ranges).ok()?;
             let deadline = Instant::now() + PARSE_BUDGET;
             let mut past_deadline = |_: &ParseState| Instant::now() > deadline;
             let bytes = text.as_bytes();
@@ -272,6 +369,9 @@ fn parse(grammar: Grammar, text: &str) -> Option<Tree> {
             let tree = parser.parse_with_options(&mut input, None, Some(options));
             // A cancelled parse would otherwise resume on the next call.
             parser.reset();
+            if !ranges.is_empty() {
+                parser.set_included_ranges(&[]).ok()?;
+            }
             tree
         })
         .ok()
@@ -324,6 +424,11 @@ fn named_children(node: Node<'_>) -> Vec<Node<'_>> {
 /// Comments, attributes and decorators: they belong to the item right after them.
 fn is_trivia(kind: &str) -> bool {
     matches!(kind, "comment" | "line_comment" | "block_comment" | "attribute_item" | "decorator")
+}
+
+/// A `//` comment.
+fn is_line_comment(node: Node<'_>, text: &str) -> bool {
+    matches!(node.kind(), "comment" | "line_comment") && text.as_bytes()[node.start_byte()..].starts_with(b"//")
 }
 
 /// Preprocessor conditionals and `extern "C" { … }`: containers without a symbol of their own.
@@ -393,6 +498,14 @@ struct Cut<'a> {
     max_bytes: usize,
     small: usize,
     out: Vec<Chunk>,
+    /// The node ids of the blocks whose insides the parse skipped, with the blocks' indexes
+    /// (sorted).
+    hidden: Vec<(usize, usize)>,
+    /// The runs of comment lines the parse saw as one comment: the first one's offset and the
+    /// last one's line (sorted).
+    comment_runs: Vec<(usize, usize)>,
+    /// The indexes of the skipped blocks whose insides the cut needed.
+    needed: RefCell<Vec<usize>>,
 }
 
 impl<'a> Cut<'a> {
@@ -410,6 +523,9 @@ impl<'a> Cut<'a> {
             max_bytes: chunker.max_bytes,
             small: (chunker.size / 4).max(1),
             out: Vec::new(),
+            hidden: Vec::new(),
+            comment_runs: Vec::new(),
+            needed: RefCell::new(Vec::new()),
         }
     }
 
@@ -573,13 +689,13 @@ impl<'a> Cut<'a> {
             Kind::Def { node } | Kind::Container { node } => {
                 let body = node.child_by_field_name("body").unwrap_or(node);
                 // `cls => class Foo { … }`: the body is itself a definition.
-                let children = if body != node && structural(&[body]) { vec![body] } else { named_children(body) };
+                let children = if body != node && structural(&[body]) { vec![body] } else { self.children(body) };
                 structural(&children).then_some(children)
             }
             Kind::Other => {
                 let mut current = piece.node?;
                 for _ in 0..8 {
-                    let children = named_children(current);
+                    let children = self.children(current);
                     if structural(&children) {
                         return Some(children);
                     }
@@ -598,6 +714,18 @@ impl<'a> Cut<'a> {
         }
     }
 
+    /// The named children of a node being split, noting when its inside was skipped.
+    fn children<'t>(&self, node: Node<'t>) -> Vec<Node<'t>> {
+        let id = node.id();
+        let at = self.hidden.partition_point(|&(hidden, _)| hidden < id);
+        if let Some(&(hidden, block)) = self.hidden.get(at)
+            && hidden == id
+        {
+            self.needed.borrow_mut().push(block);
+        }
+        named_children(node)
+    }
+
     /// Partitions `lo..=hi` into consecutive pieces, one per item: an item runs from its
     /// first line (leading comments and attributes included) to the line before the next
     /// item; the lines before the first item (a header) and after the last (a footer) are
@@ -612,7 +740,11 @@ impl<'a> Cut<'a> {
                 continue;
             }
             if is_trivia(node.kind()) {
-                trivia.push((start, end));
+                match self.comment_runs.binary_search_by_key(&node.start_byte(), |&(at, _)| at) {
+                    // A run of comment lines seen as one comment: one line each, as parsed whole.
+                    Ok(run) => trivia.extend((start..=self.comment_runs[run].1.min(hi)).map(|row| (row, row))),
+                    Err(_) => trivia.push((start, end)),
+                }
                 continue;
             }
             // The comments and attributes touching this item (no blank line between) join it.

@@ -8,6 +8,7 @@ pub mod history;
 pub mod language;
 pub mod pipeline;
 pub mod progress;
+mod skeleton;
 pub mod walk;
 
 pub use chunk::{Chunker, LineChunker};
