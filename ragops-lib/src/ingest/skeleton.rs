@@ -40,12 +40,12 @@ pub(crate) enum Flavour {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Gap {
     /// The first byte skipped.
-    pub start: usize,
+    pub(crate) start: usize,
     /// The byte after the last one skipped.
-    pub end: usize,
+    pub(crate) end: usize,
     start_point: Point,
     end_point: Point,
-    pub kind: GapKind,
+    pub(crate) kind: GapKind,
 }
 
 /// What a [`Gap`] is.
@@ -66,7 +66,7 @@ pub(crate) enum GapKind {
 
 impl Gap {
     /// The byte of the `{` before a block's inside, or where the comments begin.
-    pub fn opening(&self) -> usize {
+    pub(crate) fn opening(&self) -> usize {
         match self.kind {
             GapKind::Block => self.start - 1,
             GapKind::Comments { .. } | GapKind::BlockComment => self.start - COMMENT_KEPT,
@@ -74,7 +74,7 @@ impl Gap {
     }
 
     /// The byte after a block comment.
-    pub fn closing(&self) -> usize {
+    pub(crate) fn closing(&self) -> usize {
         self.end + 2
     }
 }
