@@ -120,7 +120,10 @@ pub(crate) fn gaps(text: &str, flavour: Flavour, max_lines: usize, max_bytes: us
                 }
                 let close = lexer.i - 1;
                 let close_point = lexer.point(close);
-                let lines = close_point.row - start_point.row + 1;
+                // The comments just above count: a definition too large with them is split
+                // by what is inside its block, which must then be parsed.
+                let first_row = documented_from(&lexer.comments, start_point.row);
+                let lines = close_point.row - first_row + 1;
                 if lines < max_lines && close - start < max_bytes && close - start > MIN_HIDDEN_BYTES {
                     // Blocks closed since this one opened are inside it.
                     while blocks.last().is_some_and(|b| b.start > start) {
@@ -145,6 +148,25 @@ pub(crate) fn gaps(text: &str, flavour: Flavour, max_lines: usize, max_bytes: us
     comments.append(&mut lexer.block_comments);
     comments.sort_unstable_by_key(|g| g.start);
     Some(merge(blocks, comments))
+}
+
+/// Lines between a comment run and the `{` of the definition it documents (attributes, a
+/// long signature).
+const HEADER_LINES: usize = 3;
+
+/// The first line of the run of comments ending at most [`HEADER_LINES`] lines above `row`,
+/// or `row` itself.
+fn documented_from(comments: &[LineComment], row: usize) -> usize {
+    let above = comments.partition_point(|c| c.row < row);
+    let Some(last) = above.checked_sub(1) else { return row };
+    if comments[last].row + HEADER_LINES < row {
+        return row;
+    }
+    let mut first = last;
+    while first > 0 && comments[first - 1].row + 1 == comments[first].row {
+        first -= 1;
+    }
+    comments[first].row
 }
 
 /// Runs of comments on consecutive lines, as gaps.
