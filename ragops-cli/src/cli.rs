@@ -99,9 +99,37 @@ pub(crate) struct ScanArgs {
     /// of refusing at once.
     #[arg(long, value_name = "SECS", num_args = 0..=1, require_equals = true)]
     pub(crate) wait: Option<Option<u64>>,
+    /// Re-scan only this file (changed, added or deleted; relative to the repository's root or
+    /// absolute inside it; repeatable): costs what the file costs, whatever the tree's size.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["incremental", "rebuild"])]
+    pub(crate) only: Vec<PathBuf>,
+    /// Re-scan only the files listed in FILE, one per line (`-`: standard input), e.g.
+    /// `git diff --name-only HEAD | ragops scan --only-from -`.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["incremental", "rebuild"])]
+    pub(crate) only_from: Option<PathBuf>,
 }
 
 impl ScanArgs {
+    /// The files of `--only` and `--only-from`, or `None` for the whole tree.
+    pub(crate) fn only(&self) -> anyhow::Result<Option<Vec<PathBuf>>> {
+        let Some(from) = &self.only_from else {
+            return Ok((!self.only.is_empty()).then(|| self.only.clone()));
+        };
+        let list = if from.as_os_str() == "-" {
+            std::io::read_to_string(std::io::stdin())?
+        } else {
+            std::fs::read_to_string(from).map_err(|e| {
+                ragops_lib::Error::Config(ragops_lib::error::ConfigError::Path {
+                    path: from.clone(),
+                    message: format!("cannot read --only-from: {e}"),
+                })
+            })?
+        };
+        let mut paths = self.only.clone();
+        paths.extend(list.lines().map(str::trim).filter(|l| !l.is_empty()).map(PathBuf::from));
+        Ok(Some(paths))
+    }
+
     /// How long to wait for another writer: `--wait` alone waits as long as it takes.
     pub(crate) fn wait(&self) -> Option<std::time::Duration> {
         const FOREVER: u64 = 100 * 365 * 24 * 3600;

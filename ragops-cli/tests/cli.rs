@@ -793,6 +793,69 @@ fn rescan_costs_what_changed() {
 }
 
 #[test]
+fn only_rescans_the_listed_files() {
+    let repo = Repo::git();
+    repo.write("a.rs", "pub fn alpha_unique_function() -> u8 {\n    1\n}\n");
+    repo.write("b.rs", "pub fn bravo_unique_function() -> u8 {\n    2\n}\n");
+    repo.write("ignored/c.rs", "pub fn ignored_unique_function() {}\n");
+    repo.write(".gitignore", "ignored/\n");
+    repo.write("d.py", "def delta_unique_function():\n    return 4\n");
+    repo.commit_all("init");
+    assert_eq!(u64_of(&repo.scan(&[]), "files_indexed"), 3);
+
+    // Two files change, one is deleted; only the listed ones are looked at.
+    repo.write("a.rs", "pub fn alpha_only_changed() -> u8 {\n    1 + 100\n}\n");
+    repo.write("b.rs", "pub fn bravo_not_listed() -> u8 {\n    2 + 200\n}\n");
+    repo.remove("d.py");
+    let abs = repo.path("a.rs");
+    let summary = repo.json(&["scan", "--json", "--only", abs.to_str().expect("utf-8"), "--only", "./d.py"]);
+    assert_eq!(u64_of(&summary, "files_indexed"), 1, "{summary}");
+    assert_eq!(u64_of(&summary, "files_deleted"), 1, "{summary}");
+    assert_eq!(u64_of(&summary, "files_unchanged"), 0, "unlisted files are not even looked at: {summary}");
+    assert_eq!(str_of(&repo.search("alpha_only_changed", &[])[0], "path"), "a.rs");
+    assert!(
+        repo.search("bravo_not_listed", &["--limit", "100"])
+            .iter()
+            .all(|h| !str_of(h, "text").contains("bravo_not_listed")),
+        "an unlisted change waits for the next scan"
+    );
+    assert!(!paths_of(&repo.search("delta_unique_function", &["--limit", "100"])).contains(&"d.py".to_string()));
+    assert_eq!(u64_of(&repo.json(&["status", "--json"]), "files"), 2);
+
+    // A list on standard input; an ignored file stays out even when listed.
+    let out = repo
+        .cmd()
+        .args(["scan", "--json", "--only-from", "-"])
+        .write_stdin("b.rs\n\nignored/c.rs\n")
+        .output()
+        .expect("run");
+    let summary = parse_success(&["scan", "--only-from", "-"], &out);
+    assert_eq!(u64_of(&summary, "files_indexed"), 1, "{summary}");
+    assert_eq!(str_of(&repo.search("bravo_not_listed", &[])[0], "path"), "b.rs");
+    assert!(
+        !paths_of(&repo.search("ignored_unique_function", &["--limit", "100"])).contains(&"ignored/c.rs".to_string())
+    );
+}
+
+#[test]
+fn only_refuses_paths_outside_the_repository() {
+    let repo = Repo::git();
+    repo.write("a.rs", "pub fn a() {}\n");
+    repo.commit_all("init");
+    repo.scan(&[]);
+    let outside = repo.outside("x.rs", "pub fn x() {}\n");
+    for path in [outside.to_str().expect("utf-8"), "../x.rs"] {
+        let err = repo.fail(&["scan", "--only", path], 2);
+        assert!(err.contains("not a path inside the repository"), "{err}");
+    }
+    let err = repo.fail(&["scan", "--only-from", repo.outside_path("missing.txt").to_str().expect("utf-8")], 2);
+    assert!(err.contains("cannot read --only-from"), "{err}");
+    let out = repo.run(&["scan", "--only", "a.rs", "--rebuild"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_of(&out).contains("cannot be used with"), "{}", stderr_of(&out));
+}
+
+#[test]
 fn renamed_file_leaves_its_old_path() {
     let repo = Repo::git();
     repo.write("old_name.rs", "pub fn renamed_marker_function() -> u8 {\n    9\n}\n");

@@ -160,6 +160,12 @@ pub struct ScanOptions {
     pub base_ref: Option<String>,
     /// Wait this long for another scan holding the index to finish (`None`: refuse at once).
     pub wait: Option<std::time::Duration>,
+    /// Only these files, changed, added or deleted (relative to the repository's root, or
+    /// absolute inside it): what an editor, a git hook or a file watcher knows changed. The
+    /// scan reads only them and the directories on their way, so it costs what they cost,
+    /// whatever the size of the tree; other indexed files stay as they are. With no index
+    /// yet, the whole tree is scanned.
+    pub paths: Option<Vec<PathBuf>>,
 }
 
 impl ScanOptions {
@@ -187,6 +193,40 @@ impl ScanOptions {
         self.wait = wait;
         self
     }
+
+    /// Limits the scan to these files (see [`ScanOptions::paths`]).
+    pub fn paths(mut self, paths: Option<Vec<PathBuf>>) -> Self {
+        self.paths = paths;
+        self
+    }
+}
+
+/// A path given to a scan as the repository-relative, `/`-separated path the index uses.
+fn repository_path(root: &Path, path: &Path) -> Result<String> {
+    let outside = || {
+        Error::Config(crate::error::ConfigError::Path {
+            path: path.to_path_buf(),
+            message: format!("not a path inside the repository {}", root.display()),
+        })
+    };
+    let rel = if path.is_absolute() {
+        let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+        path.strip_prefix(root).or_else(|_| path.strip_prefix(&canonical_root)).map_err(|_| outside())?
+    } else {
+        path
+    };
+    let mut parts = Vec::new();
+    for component in rel.components() {
+        match component {
+            std::path::Component::Normal(part) => parts.push(part.to_str().ok_or_else(outside)?),
+            std::path::Component::CurDir => {}
+            _ => return Err(outside()),
+        }
+    }
+    if parts.is_empty() {
+        return Err(outside());
+    }
+    Ok(parts.join("/"))
 }
 
 /// What `ragops status` reports.
@@ -359,6 +399,12 @@ impl Index {
             }
             None => None,
         };
+        if let Some(paths) = &options.paths {
+            let only = paths.iter().map(|p| repository_path(&self.root.root, p)).collect::<Result<_>>()?;
+            if store.metadata().await?.is_some() && !options.rebuild {
+                scanner = scanner.with_only(Some(Arc::new(only)));
+            }
+        }
         if let Some(n) = self.config.embedding.batch_size {
             scanner = scanner.with_batch_size(n);
         }
@@ -367,8 +413,9 @@ impl Index {
         }
         let mut summary = scanner.scan(&self.root.root, meta).await?;
         if let Some(mut changes) = changes {
+            let paths: Vec<String> = changes.iter().map(|c| c.path.clone()).collect();
             let chunks: std::collections::HashMap<String, u32> =
-                store.files().await?.into_iter().map(|f| (f.path.clone(), f.chunks)).collect();
+                store.files_at(&paths).await?.into_iter().map(|f| (f.path.clone(), f.chunks)).collect();
             for c in &mut changes {
                 c.chunks = chunks.get(&c.path).copied().unwrap_or(0);
             }

@@ -12,7 +12,11 @@ use crate::cli::{GlobalArgs, ScanArgs};
 
 pub(crate) async fn run(g: &GlobalArgs, args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let index = open_index(g, args.path.as_ref())?;
-    let mut options = ScanOptions::default().rebuild(args.rebuild).base_ref(args.base_ref.clone()).wait(args.wait());
+    let mut options = ScanOptions::default()
+        .rebuild(args.rebuild)
+        .base_ref(args.base_ref.clone())
+        .wait(args.wait())
+        .paths(args.only()?);
     let draw = crate::progress::enabled(g.json || crate::logging::format(g) == crate::cli::LogFormat::Json);
     let progress = Arc::new(crate::progress::ScanProgress::new(draw));
     options = options.observer(progress.clone());

@@ -223,12 +223,17 @@ impl Scanner {
         if let Some(old) = self.store.metadata().await?.filter(|_| !self.rebuild) {
             meta.created_at = old.created_at;
         }
-        let known: HashMap<String, FileRecord> =
-            self.store.files().await?.into_iter().map(|r| (r.path.clone(), r)).collect();
+        // With a list of files, only their records and only the directories on their way:
+        // the scan costs what they cost, whatever the size of the tree.
+        let records = match &self.only {
+            Some(only) => self.store.files_at(&only.iter().cloned().collect::<Vec<_>>()).await?,
+            None => self.store.files().await?,
+        };
+        let known: HashMap<String, FileRecord> = records.into_iter().map(|r| (r.path.clone(), r)).collect();
         let known = Arc::new(known);
         let known_for_deleted = known.clone();
         let source_owned = source.clone();
-        let walk_options = self.walk.clone();
+        let walk_options = self.walk.clone().with_only(self.only.clone());
         let span = tracing::Span::current();
         let known_for_walk = known.clone();
         let walked = tokio::task::spawn_blocking(move || {
@@ -243,8 +248,8 @@ impl Scanner {
         let mut walked = walked;
         let mut seen: HashSet<String> = HashSet::with_capacity(walked.files.len());
         if let Some(only) = &self.only {
-            // Everything indexed outside the work list stays as it is.
-            seen.extend(known.keys().filter(|p| !only.contains(*p)).cloned());
+            // Everything indexed outside the work list stays as it is (a git tree is listed
+            // whole).
             walked.files.retain(|c| only.contains(&c.rel));
             walked.skipped.retain(|(p, _)| only.contains(p));
         }

@@ -53,6 +53,10 @@ pub struct WalkOptions {
     pub vendored_dirs: Vec<String>,
     /// The index directory, never walked.
     pub index_dir: Option<PathBuf>,
+    /// Only these files (relative, `/`-separated), when set: the walk reads only the
+    /// directories on their way, so its cost is theirs, not the tree's; the same ignore rules
+    /// apply.
+    pub only: Option<std::sync::Arc<std::collections::HashSet<String>>>,
 }
 
 impl WalkOptions {
@@ -63,7 +67,14 @@ impl WalkOptions {
             exclude: scan.exclude.clone(),
             vendored_dirs: scan.vendored_dirs.clone(),
             index_dir,
+            only: None,
         }
+    }
+
+    /// Walks only these files (see [`WalkOptions::only`]).
+    pub fn with_only(mut self, only: Option<std::sync::Arc<std::collections::HashSet<String>>>) -> Self {
+        self.only = only;
+        self
     }
 }
 
@@ -111,14 +122,30 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<WalkResult, Error> {
         .follow_links(false)
         .overrides(overrides)
         .add_custom_ignore_filename(".ragopsignore");
-    if let Some(index_dir) = index_dir {
-        // Only a directory of the same name can be the index directory: nothing else is
-        // resolved (a syscall per path component each).
-        let name = index_dir.file_name().map(|n| n.to_os_string());
+    // Only a directory of the same name can be the index directory: nothing else is resolved
+    // (a syscall per path component each).
+    let index_name = index_dir.as_ref().and_then(|d| d.file_name()).map(|n| n.to_os_string());
+    // With a list of files: the directories on their way, and the files themselves.
+    let only = options.only.clone().map(|files| {
+        let dirs: std::collections::HashSet<String> =
+            files.iter().flat_map(|f| f.match_indices('/').map(|(i, _)| f[..i].to_string())).collect();
+        (files, dirs)
+    });
+    let filter_root = root.to_path_buf();
+    if index_dir.is_some() || only.is_some() {
         builder.filter_entry(move |e| {
-            !e.file_type().is_some_and(|t| t.is_dir())
-                || name.as_deref() != Some(e.file_name())
-                || e.path().canonicalize().map_or(true, |p| p != index_dir)
+            let is_dir = e.file_type().is_some_and(|t| t.is_dir());
+            if let Some((files, dirs)) = &only
+                && e.depth() > 0
+            {
+                let rel = relative(&filter_root, e.path());
+                if !(if is_dir { dirs.contains(&rel) } else { files.contains(&rel) }) {
+                    return false;
+                }
+            }
+            !is_dir
+                || index_name.as_deref() != Some(e.file_name())
+                || index_dir.as_ref().is_none_or(|d| e.path().canonicalize().map_or(true, |p| p != *d))
         });
     }
     // Walked on every core (a re-scan of a large tree is mostly this walk's `stat`s); the

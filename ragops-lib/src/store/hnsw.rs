@@ -377,6 +377,20 @@ impl IndexStore for HnswStore {
         Ok(self.snapshot()?.map(|s| s.manifest.metadata.clone()))
     }
 
+    async fn files_at(&self, paths: &[String]) -> Result<Vec<FileRecord>, StoreError> {
+        let w = self.writer()?;
+        let mut out = Vec::with_capacity(paths.len());
+        for path in paths {
+            let loc = match w.staged.get(path) {
+                Some(staged) => staged.clone(),
+                None if w.rebuild_files => None,
+                None => w.kv.file(path)?,
+            };
+            out.extend(loc.map(|l| l.record));
+        }
+        Ok(out)
+    }
+
     async fn files(&self) -> Result<Vec<FileRecord>, StoreError> {
         let w = self.writer()?;
         if w.staged.is_empty() {

@@ -162,6 +162,13 @@ pub trait IndexStore: Send + Sync + fmt::Debug {
     async fn metadata(&self) -> Result<Option<IndexMetadata>, StoreError>;
     /// Every indexed file's record, staged changes included.
     async fn files(&self) -> Result<Vec<FileRecord>, StoreError>;
+    /// The records of these files that are indexed, staged changes included, in any order.
+    /// Stores that can look a path up should: a re-scan of a few files then costs what they
+    /// cost, not what the index holds.
+    async fn files_at(&self, paths: &[String]) -> Result<Vec<FileRecord>, StoreError> {
+        let wanted: std::collections::HashSet<&str> = paths.iter().map(String::as_str).collect();
+        Ok(self.files().await?.into_iter().filter(|r| wanted.contains(r.path.as_str())).collect())
+    }
     /// Replaces each file's chunks by the given ones.
     async fn upsert(&self, batch: Vec<FileUpdate>) -> Result<(), StoreError>;
     /// Updates file records whose content did not change (a new mtime).
@@ -217,6 +224,9 @@ macro_rules! forward_store {
             }
             async fn files(&self) -> Result<Vec<FileRecord>, StoreError> {
                 (**self).files().await
+            }
+            async fn files_at(&self, paths: &[String]) -> Result<Vec<FileRecord>, StoreError> {
+                (**self).files_at(paths).await
             }
             async fn upsert(&self, batch: Vec<FileUpdate>) -> Result<(), StoreError> {
                 (**self).upsert(batch).await
