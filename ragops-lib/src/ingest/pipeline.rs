@@ -250,8 +250,8 @@ impl Scanner {
         if let Some(only) = &self.only {
             // Everything indexed outside the work list stays as it is (a git tree is listed
             // whole).
-            walked.files.retain(|c| only.contains(&c.rel));
-            walked.skipped.retain(|(p, _)| only.contains(p));
+            walked.files.retain(|c| walk::covers(only, &c.rel));
+            walked.skipped.retain(|(p, _)| walk::covers(only, p));
         }
         let mut summary =
             ScanSummary { files_seen: (walked.files.len() + walked.skipped.len()) as u64, ..Default::default() };

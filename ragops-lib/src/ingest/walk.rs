@@ -53,9 +53,9 @@ pub struct WalkOptions {
     pub vendored_dirs: Vec<String>,
     /// The index directory, never walked.
     pub index_dir: Option<PathBuf>,
-    /// Only these files (relative, `/`-separated), when set: the walk reads only the
-    /// directories on their way, so its cost is theirs, not the tree's; the same ignore rules
-    /// apply.
+    /// Only these files, or directories' contents (relative, `/`-separated), when set: the
+    /// walk reads only the directories on their way, so its cost is theirs, not the tree's;
+    /// the same ignore rules apply.
     pub only: Option<std::sync::Arc<std::collections::HashSet<String>>>,
 }
 
@@ -125,21 +125,21 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<WalkResult, Error> {
     // Only a directory of the same name can be the index directory: nothing else is resolved
     // (a syscall per path component each).
     let index_name = index_dir.as_ref().and_then(|d| d.file_name()).map(|n| n.to_os_string());
-    // With a list of files: the directories on their way, and the files themselves.
-    let only = options.only.clone().map(|files| {
+    // With a list of paths: the directories on their way, and everything at or under them.
+    let only = options.only.clone().map(|paths| {
         let dirs: std::collections::HashSet<String> =
-            files.iter().flat_map(|f| f.match_indices('/').map(|(i, _)| f[..i].to_string())).collect();
-        (files, dirs)
+            paths.iter().flat_map(|f| f.match_indices('/').map(|(i, _)| f[..i].to_string())).collect();
+        (paths, dirs)
     });
     let filter_root = root.to_path_buf();
     if index_dir.is_some() || only.is_some() {
         builder.filter_entry(move |e| {
             let is_dir = e.file_type().is_some_and(|t| t.is_dir());
-            if let Some((files, dirs)) = &only
+            if let Some((paths, dirs)) = &only
                 && e.depth() > 0
             {
                 let rel = relative(&filter_root, e.path());
-                if !(if is_dir { dirs.contains(&rel) } else { files.contains(&rel) }) {
+                if !(is_dir && dirs.contains(&rel)) && !covers(paths, &rel) {
                     return false;
                 }
             }
@@ -254,6 +254,11 @@ pub(crate) fn vendored_dir(rel: &str, dirs: &[String]) -> Option<String> {
     let (_, parents) = components.split_last()?;
     let i = parents.iter().position(|c| dirs.iter().any(|d| d == c))?;
     Some(parents[..=i].join("/"))
+}
+
+/// Whether `rel` is one of `paths` or inside one of them.
+pub(crate) fn covers(paths: &std::collections::HashSet<String>, rel: &str) -> bool {
+    paths.contains(rel) || rel.match_indices('/').any(|(i, _)| paths.contains(&rel[..i]))
 }
 
 fn relative(root: &Path, path: &Path) -> String {

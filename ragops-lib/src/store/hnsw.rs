@@ -379,16 +379,22 @@ impl IndexStore for HnswStore {
 
     async fn files_at(&self, paths: &[String]) -> Result<Vec<FileRecord>, StoreError> {
         let w = self.writer()?;
-        let mut out = Vec::with_capacity(paths.len());
+        let mut found: BTreeMap<String, Option<FileRecord>> = BTreeMap::new();
         for path in paths {
-            let loc = match w.staged.get(path) {
-                Some(staged) => staged.clone(),
-                None if w.rebuild_files => None,
-                None => w.kv.file(path)?,
-            };
-            out.extend(loc.map(|l| l.record));
+            if !w.rebuild_files {
+                found.extend(w.kv.file(path)?.map(|l| (path.clone(), Some(l.record))));
+                let under = format!("{path}/");
+                found.extend(w.kv.files_under(&under)?.into_iter().map(|(p, l)| (p, Some(l.record))));
+            }
+            let under = format!("{path}/");
+            let exact = w.staged.get_key_value(path);
+            for (p, loc) in
+                exact.into_iter().chain(w.staged.range(under.clone()..).take_while(|(p, _)| p.starts_with(&under)))
+            {
+                found.insert(p.clone(), loc.as_ref().map(|l| l.record.clone()));
+            }
         }
-        Ok(out)
+        Ok(found.into_values().flatten().collect())
     }
 
     async fn files(&self) -> Result<Vec<FileRecord>, StoreError> {

@@ -109,6 +109,16 @@ impl Kv {
         Ok(out)
     }
 
+    /// The files whose paths start with `prefix`.
+    pub(crate) fn files_under(&self, prefix: &str) -> Result<Vec<(String, FileLoc)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.files.scan_prefix(prefix.as_bytes()) {
+            let (k, v) = item.map_err(|e| sled_err(&self.path, e))?;
+            out.push((String::from_utf8_lossy(&k).into_owned(), self.decode(&v)?));
+        }
+        Ok(out)
+    }
+
     /// Every file's record, sorted by path.
     pub(crate) fn records(&self) -> Result<Vec<FileRecord>, StoreError> {
         let mut out = Vec::new();

@@ -162,12 +162,12 @@ pub trait IndexStore: Send + Sync + fmt::Debug {
     async fn metadata(&self) -> Result<Option<IndexMetadata>, StoreError>;
     /// Every indexed file's record, staged changes included.
     async fn files(&self) -> Result<Vec<FileRecord>, StoreError>;
-    /// The records of these files that are indexed, staged changes included, in any order.
-    /// Stores that can look a path up should: a re-scan of a few files then costs what they
-    /// cost, not what the index holds.
+    /// The records of the indexed files at these paths or under them (as directories),
+    /// staged changes included, in any order. Stores that can look paths up should: a re-scan
+    /// of a few files then costs what they cost, not what the index holds.
     async fn files_at(&self, paths: &[String]) -> Result<Vec<FileRecord>, StoreError> {
-        let wanted: std::collections::HashSet<&str> = paths.iter().map(String::as_str).collect();
-        Ok(self.files().await?.into_iter().filter(|r| wanted.contains(r.path.as_str())).collect())
+        let wanted: std::collections::HashSet<String> = paths.iter().cloned().collect();
+        Ok(self.files().await?.into_iter().filter(|r| crate::ingest::walk::covers(&wanted, &r.path)).collect())
     }
     /// Replaces each file's chunks by the given ones.
     async fn upsert(&self, batch: Vec<FileUpdate>) -> Result<(), StoreError>;

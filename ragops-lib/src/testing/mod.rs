@@ -69,6 +69,23 @@ pub async fn index_store_conformance(store: &dyn IndexStore, reopen: &dyn Fn() -
     assert_eq!(store.files().await.unwrap().len(), 3, "staged files are listed to the writer");
     let stats = store.commit(&meta).await.unwrap();
     assert_eq!((stats.files, stats.chunks), (3, 4));
+    store.upsert(vec![update("src/d.rs", dims, &[5]), update("src-old.rs", dims, &[6])]).await.unwrap();
+    let paths_at = |paths: &[&str]| {
+        let paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
+        async move {
+            let mut found: Vec<String> = store.files_at(&paths).await.unwrap().into_iter().map(|r| r.path).collect();
+            found.sort();
+            found
+        }
+    };
+    assert_eq!(
+        paths_at(&["src"]).await,
+        ["src/a.rs", "src/b.rs", "src/d.rs"],
+        "files under a directory, staged included"
+    );
+    assert_eq!(paths_at(&["docs/c.md", "nowhere.rs", "src/d.rs"]).await, ["docs/c.md", "src/d.rs"]);
+    store.delete(&["src/d.rs".to_string(), "src-old.rs".to_string()]).await.unwrap();
+    assert_eq!(paths_at(&["src/d.rs"]).await, Vec::<String>::new(), "a staged deletion is gone");
 
     let hits = store.search(&StoreQuery::vector(unit(dims, 1), 2)).await.unwrap();
     assert_eq!(hits[0].chunk.path, "src/a.rs");
