@@ -835,6 +835,16 @@ fn only_rescans_the_listed_files() {
     assert!(
         !paths_of(&repo.search("ignored_unique_function", &["--limit", "100"])).contains(&"ignored/c.rs".to_string())
     );
+
+    // A directory stands for the files under it: added, then removed.
+    repo.write("pkg/inner/x.rs", "pub fn pkg_x_function() {}\n");
+    repo.write("pkg/y.rs", "pub fn pkg_y_function() {}\n");
+    let summary = repo.json(&["scan", "--json", "--only", "pkg"]);
+    assert_eq!(u64_of(&summary, "files_indexed"), 2, "{summary}");
+    fs::remove_dir_all(repo.path("pkg")).expect("remove pkg");
+    let summary = repo.json(&["scan", "--json", "--only", "pkg"]);
+    assert_eq!(u64_of(&summary, "files_deleted"), 2, "{summary}");
+    assert_eq!(u64_of(&repo.json(&["status", "--json"]), "files"), 2);
 }
 
 #[test]
