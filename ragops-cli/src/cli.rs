@@ -57,6 +57,9 @@ pub(crate) enum Command {
     /// Ask a question (answered with citations; extractively without a language model), ask
     /// what changed, or start an interactive session when no question is given.
     Chat(ChatArgs),
+    /// Keep the index up to date: scan, then re-scan each file as it changes (a file watcher
+    /// is the change feed: nothing walks the tree) until Ctrl-C.
+    Watch(WatchArgs),
     /// Show the index's metadata and counts.
     Status,
     /// Measure retrieval quality on the repository's own git history, or on labelled queries.
@@ -73,6 +76,7 @@ impl Command {
             Command::Scan(_) => "scan",
             Command::Search(_) => "search",
             Command::Chat(_) => "chat",
+            Command::Watch(_) => "watch",
             Command::Status => "status",
             Command::Eval(_) => "eval",
             Command::Config(_) => "config",
@@ -107,6 +111,15 @@ pub(crate) struct ScanArgs {
     /// `git diff --name-only HEAD | ragops scan --only-from -`.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["incremental", "rebuild"])]
     pub(crate) only_from: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WatchArgs {
+    /// The repository to watch; default: --repo or the current directory.
+    pub(crate) path: Option<PathBuf>,
+    /// How long the tree must stay quiet before the changes are scanned, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 200)]
+    pub(crate) debounce_ms: u64,
 }
 
 impl ScanArgs {

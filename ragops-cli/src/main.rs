@@ -65,6 +65,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Scan(args) => commands::scan::run(g, args).await,
         Command::Search(args) => commands::search::run(g, args).await,
         Command::Chat(args) => commands::chat::run(g, args).await,
+        Command::Watch(args) => commands::watch::run(g, args).await,
         Command::Status => commands::status::run(g).await,
         Command::Eval(args) => commands::eval::run(g, args).await,
         Command::Config(ConfigCommand::Show) => commands::config::show(g),

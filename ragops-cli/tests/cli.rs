@@ -848,6 +848,58 @@ fn only_rescans_the_listed_files() {
 }
 
 #[test]
+fn watch_rescans_each_change_until_interrupted() {
+    use std::io::BufRead;
+    use std::time::Duration;
+    let repo = Repo::git();
+    repo.write("a.rs", "pub fn alpha_unique_function() {}\n");
+    repo.commit_all("init");
+    let mut child = repo
+        .std_cmd()
+        .args(["watch", "--json", "--debounce-ms", "50"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn ragops watch");
+    let (tx, rx) = std::sync::mpsc::channel::<Value>();
+    let stdout = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(serde_json::from_str(&line).unwrap_or_else(|e| panic!("a JSON line ({e}): {line}")));
+        }
+    });
+    let next = || rx.recv_timeout(Duration::from_secs(60)).expect("a scan reported within a minute");
+    let first = next();
+    assert_eq!(
+        (u64_of(&first, "files_indexed"), first["paths"].clone()),
+        (1, Value::Null),
+        "a whole scan first: {first}"
+    );
+
+    repo.write("b.rs", "pub fn bravo_watched_function() {}\n");
+    let mut seen = next();
+    // An editor may write in several steps: wait for the scan that indexed b.rs.
+    while u64_of(&seen["index"], "files") < 2 {
+        seen = next();
+    }
+    assert!(seen["paths"].as_array().is_some_and(|p| p.iter().any(|p| p == "b.rs")), "{seen}");
+    assert_eq!(u64_of(&seen, "files_unchanged"), 0, "only the changed path is looked at: {seen}");
+    assert_eq!(str_of(&repo.search("bravo_watched_function", &[])[0], "path"), "b.rs");
+
+    repo.remove("a.rs");
+    let mut seen = next();
+    while u64_of(&seen["index"], "files") != 1 {
+        seen = next();
+    }
+    assert_eq!(u64_of(&seen, "files_deleted"), 1, "{seen}");
+
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(0), "Ctrl-C ends a watch normally: {}", stderr_of(&out));
+}
+
+#[test]
 fn only_refuses_paths_outside_the_repository() {
     let repo = Repo::git();
     repo.write("a.rs", "pub fn a() {}\n");

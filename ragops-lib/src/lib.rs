@@ -44,6 +44,7 @@ pub mod store;
 pub mod telemetry;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;
+pub mod watch;
 
 pub use config::Config;
 pub use error::{ConfigError, Error, IngestError, ProviderError, Result, StoreError};

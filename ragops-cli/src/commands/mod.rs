@@ -6,6 +6,7 @@ pub(crate) mod eval;
 pub(crate) mod scan;
 pub(crate) mod search;
 pub(crate) mod status;
+pub(crate) mod watch;
 
 use std::io::Write;
 use std::path::PathBuf;
