@@ -139,7 +139,7 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<WalkResult, Error> {
                 && e.depth() > 0
             {
                 let rel = relative(&filter_root, e.path());
-                if !(is_dir && dirs.contains(&rel)) && !covers(paths, &rel) {
+                if !(covers(paths, &rel) || is_dir && dirs.contains(&rel)) {
                     return false;
                 }
             }
