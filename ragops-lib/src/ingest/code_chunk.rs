@@ -93,13 +93,13 @@ impl CodeChunker {
         if let Some(chunks) = self.skeletal(grammar, path, language, text) {
             return Some(chunks);
         }
-        let mut parsed = parse(grammar, text, &[]).map(|tree| (grammar, error_bytes(&tree, text.len()), tree));
+        let mut parsed = parse(grammar, text, &[], None).map(|tree| (grammar, error_bytes(&tree, text.len()), tree));
         // A `.h` header may be C or C++: with errors as C, C++ gets a try, and the parse with
         // fewer errors wins.
         if grammar == Grammar::C
             && path.ends_with(".h")
             && parsed.as_ref().is_none_or(|(_, errors, _)| *errors > 0)
-            && let Some(tree) = parse(Grammar::Cpp, text, &[])
+            && let Some(tree) = parse(Grammar::Cpp, text, &[], None)
         {
             let errors = error_bytes(&tree, text.len());
             if parsed.as_ref().is_none_or(|(_, c_errors, _)| errors < *c_errors) {
@@ -125,6 +125,7 @@ impl CodeChunker {
     fn skeletal(&self, grammar: Grammar, path: &str, language: &str, text: &str) -> Option<Vec<Chunk>> {
         const ATTEMPTS: usize = 3;
         let mut gaps = skeleton::gaps(text, grammar.flavour()?, self.size, self.max_bytes)?;
+        let mut previous: Option<Tree> = None;
         for _ in 0..ATTEMPTS {
             if gaps.is_empty() {
                 return None;
@@ -135,7 +136,8 @@ impl CodeChunker {
                 Some(newline) => Point::new(last + usize::from(newline + 1 == text.len()), text.len() - newline - 1),
                 None => Point::new(0, text.len()),
             };
-            let tree = parse(grammar, text, &skeleton::included_ranges(text.len(), end, &gaps))?;
+            // A second attempt re-parses only around the blocks it reads now.
+            let tree = parse(grammar, text, &skeleton::included_ranges(text.len(), end, &gaps), previous.as_ref())?;
             let root = tree.root_node();
             if root.has_error() {
                 return None;
@@ -189,6 +191,7 @@ impl CodeChunker {
                 i += 1;
                 !needed.contains(&(i - 1))
             });
+            previous = Some(tree);
         }
         None
     }
@@ -355,7 +358,7 @@ impl Grammar {
 
 /// Parses `text` with the thread's parser, reading only `ranges` of it (all of it when empty);
 /// `None` when the grammar does not load, the parse fails or it runs out of time.
-fn parse(grammar: Grammar, text: &str, ranges: &[Range]) -> Option<Tree> {
+fn parse(grammar: Grammar, text: &str, ranges: &[Range], old: Option<&Tree>) -> Option<Tree> {
     PARSER
         .try_with(|cell| {
             let mut parser = cell.try_borrow_mut().ok()?;
@@ -366,7 +369,7 @@ fn parse(grammar: Grammar, text: &str, ranges: &[Range]) -> Option<Tree> {
             let bytes = text.as_bytes();
             let mut input = |offset: usize, _: Point| bytes.get(offset..).unwrap_or_default();
             let options = ParseOptions::new().progress_callback(&mut past_deadline);
-            let tree = parser.parse_with_options(&mut input, None, Some(options));
+            let tree = parser.parse_with_options(&mut input, old, Some(options));
             // A cancelled parse would otherwise resume on the next call.
             parser.reset();
             if !ranges.is_empty() {
