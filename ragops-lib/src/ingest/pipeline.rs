@@ -399,9 +399,12 @@ impl Scanner {
         }
         // Distinct chunk texts that need a vector.
         let mut texts: HashMap<ContentHash, &str> = HashMap::new();
+        // How many chunks share each text: the last one takes the vector, the others copy it.
+        let mut uses: HashMap<ContentHash, u32> = HashMap::new();
         for (_, chunks) in &changed {
             for c in chunks {
                 texts.entry(c.hash).or_insert(&c.text);
+                *uses.entry(c.hash).or_default() += 1;
             }
         }
         let hashes: Vec<ContentHash> = texts.keys().copied().collect();
@@ -431,7 +434,12 @@ impl Scanner {
             summary.chunks += chunks.len() as u64;
             let mut embedded = Vec::with_capacity(chunks.len());
             for c in chunks {
-                let v = vectors.get(&c.hash).cloned().ok_or_else(|| {
+                let left = uses.get_mut(&c.hash).map(|n| {
+                    *n -= 1;
+                    *n
+                });
+                let v = if left == Some(0) { vectors.remove(&c.hash) } else { vectors.get(&c.hash).cloned() };
+                let v = v.ok_or_else(|| {
                     Error::Provider(ProviderError::Permanent {
                         provider: self.embedder.model().provider.clone(),
                         message: "no vector returned for a chunk".into(),

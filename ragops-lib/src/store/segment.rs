@@ -302,8 +302,56 @@ impl SegmentBuilder {
     ) -> Result<SegmentEntry, StoreError> {
         let dims = self.meta.dims as usize;
         let n = self.meta.chunks.len();
+        let SegmentBuilder { meta, body, lexical, .. } = self;
+        // The lexical index is sorted and encoded on another thread meanwhile.
+        std::thread::scope(|scope| {
+            let lexical = scope.spawn(move || {
+                let (dict, postings) = lexical.finish();
+                postcard::to_stdvec(&dict).map(|dict_bytes| (dict_bytes, postings)).map_err(StoreError::backend)
+            });
+            let written = Self::write_body(dir, meta, body, n, params)?;
+            let (dict_bytes, postings) =
+                lexical.join().map_err(|_| StoreError::Invalid("the lexical index could not be encoded".into()))??;
+            let (text_bytes, vectors_checksum, vectors, meta_checksum) = written;
+            write_durably(&dir.join(LEXDICT_FILE), &dict_bytes)?;
+            write_durably(&dir.join(POSTINGS_FILE), &postings)?;
+            let lexical = LexicalRef { dict_checksum: checksum(&dict_bytes), postings_checksum: checksum(&postings) };
+            drop((dict_bytes, postings));
+            let graph =
+                if n >= params.min_chunks.max(1) { Some(build_graph(dir, &vectors, dims, params)?) } else { None };
+            let tombstones =
+                if tombstones.is_empty() { None } else { Some(write_tombstones(dir, generation, tombstones)?) };
+            let live = n - tombstones.as_ref().map_or(0, |t| t.count as usize);
+            sync_dir(dir)?;
+            // The segment's own entry in `segments/` must survive a crash too.
+            if let Some(parent) = dir.parent() {
+                sync_dir(parent)?;
+            }
+            Ok(SegmentEntry {
+                id,
+                chunks: n as u32,
+                live: live as u32,
+                meta_checksum,
+                vectors_checksum,
+                text_bytes,
+                graph,
+                tombstones,
+                lexical,
+            })
+        })
+    }
+
+    /// Writes the texts, vectors and chunk records; returns the text bytes, the vectors'
+    /// checksum, the vectors (when the segment gets a graph) and the records' checksum.
+    fn write_body(
+        dir: &Path,
+        meta: SegmentMeta,
+        body: Body,
+        n: usize,
+        params: &GraphParams,
+    ) -> Result<(u64, String, Vec<f32>, String), StoreError> {
         // Texts and vectors first (a spilled builder's are in `dir` already).
-        let (text_bytes, vectors_checksum, vectors) = match self.body {
+        let (text_bytes, vectors_checksum, vectors) = match body {
             Body::Spill { dir: spill_dir, files } if spill_dir == dir => {
                 let files = match files {
                     Some(f) => *f,
@@ -335,35 +383,9 @@ impl SegmentBuilder {
                 (text_bytes, write_vectors(&dir.join(VECTORS_FILE), &vectors)?, vectors)
             }
         };
-        let meta_bytes = postcard::to_stdvec(&self.meta).map_err(StoreError::backend)?;
+        let meta_bytes = postcard::to_stdvec(&meta).map_err(StoreError::backend)?;
         write_durably(&dir.join(META_FILE), &meta_bytes)?;
-        let meta_checksum = checksum(&meta_bytes);
-        drop(meta_bytes);
-        let (dict, postings) = self.lexical.finish();
-        let dict_bytes = postcard::to_stdvec(&dict).map_err(StoreError::backend)?;
-        write_durably(&dir.join(LEXDICT_FILE), &dict_bytes)?;
-        write_durably(&dir.join(POSTINGS_FILE), &postings)?;
-        let lexical = LexicalRef { dict_checksum: checksum(&dict_bytes), postings_checksum: checksum(&postings) };
-        let graph = if n >= params.min_chunks.max(1) { Some(build_graph(dir, &vectors, dims, params)?) } else { None };
-        let tombstones =
-            if tombstones.is_empty() { None } else { Some(write_tombstones(dir, generation, tombstones)?) };
-        let live = n - tombstones.as_ref().map_or(0, |t| t.count as usize);
-        sync_dir(dir)?;
-        // The segment's own entry in `segments/` must survive a crash too.
-        if let Some(parent) = dir.parent() {
-            sync_dir(parent)?;
-        }
-        Ok(SegmentEntry {
-            id,
-            chunks: n as u32,
-            live: live as u32,
-            meta_checksum,
-            vectors_checksum,
-            text_bytes,
-            graph,
-            tombstones,
-            lexical,
-        })
+        Ok((text_bytes, vectors_checksum, vectors, checksum(&meta_bytes)))
     }
 }
 
