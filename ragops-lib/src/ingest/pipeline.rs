@@ -583,14 +583,32 @@ fn read_file(c: Candidate, known: &HashMap<String, FileRecord>, chunker: &dyn Ch
     {
         return FileWork::Unchanged(c.rel);
     }
-    let text = match c.data {
-        Some(bytes) => walk::decode_source(bytes),
-        None => walk::read_source(&c.abs),
-    };
-    let text = match text {
-        Ok(t) => t,
-        Err(reason) => return FileWork::Skipped(c.rel, reason),
-    };
+    // Files are read into one buffer per thread (chunks copy what they keep): a scan does
+    // not allocate, fault in and free a buffer per file.
+    thread_local! {
+        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUFFER.with_borrow_mut(|buffer| {
+        let bytes = match &c.data {
+            Some(bytes) => bytes.as_slice(),
+            None => {
+                buffer.clear();
+                let read = std::fs::File::open(&c.abs).and_then(|mut f| std::io::Read::read_to_end(&mut f, buffer));
+                if read.is_err() {
+                    return FileWork::Skipped(c.rel, SkipReason::Unreadable);
+                }
+                buffer.as_slice()
+            }
+        };
+        match walk::check_source(bytes) {
+            Ok(text) => chunk_file(&c, previous, text, chunker),
+            Err(reason) => FileWork::Skipped(c.rel, reason),
+        }
+    })
+}
+
+/// The work for a file read as `text`.
+fn chunk_file(c: &Candidate, previous: Option<&FileRecord>, text: &str, chunker: &dyn Chunker) -> FileWork {
     let hash = ContentHash::of(text.as_bytes());
     let chunks_of = |n: usize| FileRecord::new(c.rel.clone(), c.size, c.mtime_ns, hash, n as u32);
     if let Some(prev) = previous
@@ -598,6 +616,6 @@ fn read_file(c: Candidate, known: &HashMap<String, FileRecord>, chunker: &dyn Ch
     {
         return FileWork::Touched(chunks_of(prev.chunks as usize));
     }
-    let chunks = chunker.chunk(&c.rel, language_for(&c.rel), &text);
+    let chunks = chunker.chunk(&c.rel, language_for(&c.rel), text);
     FileWork::Changed(chunks_of(chunks.len()), chunks)
 }

@@ -241,10 +241,16 @@ pub fn read_source(path: &Path) -> Result<String, SkipReason> {
 
 /// Checks that bytes are indexable text: no NUL in the first 8 KiB, valid UTF-8.
 pub fn decode_source(bytes: Vec<u8>) -> Result<String, SkipReason> {
+    check_source(&bytes)?;
+    String::from_utf8(bytes).map_err(|_| SkipReason::InvalidUtf8)
+}
+
+/// [`decode_source`] without taking the bytes.
+pub fn check_source(bytes: &[u8]) -> Result<&str, SkipReason> {
     if bytes[..bytes.len().min(8192)].contains(&0) {
         return Err(SkipReason::Binary);
     }
-    String::from_utf8(bytes).map_err(|_| SkipReason::InvalidUtf8)
+    std::str::from_utf8(bytes).map_err(|_| SkipReason::InvalidUtf8)
 }
 
 /// The vendored directory (path up to and including the first vendored component) holding
