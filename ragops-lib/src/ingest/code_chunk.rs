@@ -90,9 +90,11 @@ impl CodeChunker {
             return None;
         }
         let grammar = Grammar::for_file(path, language)?;
-        if let Some(chunks) = self.skeletal(grammar, path, language, text) {
-            return Some(chunks);
-        }
+        self.skeletal(grammar, path, language, text).or_else(|| self.whole(grammar, path, language, text))
+    }
+
+    /// The structural chunks from a parse of the whole file.
+    fn whole(&self, grammar: Grammar, path: &str, language: &str, text: &str) -> Option<Vec<Chunk>> {
         let mut parsed = parse(grammar, text, &[], None).map(|tree| (grammar, error_bytes(&tree, text.len()), tree));
         // A `.h` header may be C or C++: with errors as C, C++ gets a try, and the parse with
         // fewer errors wins.
@@ -1352,6 +1354,47 @@ export function App({ name }: { name: string }) {
             ("Session.php", "php", PHP),
             ("Session.cs", "csharp", CSHARP),
         ]
+    }
+
+    /// Chunks of the skeleton path and of the whole parse, for a file the skeleton handles.
+    fn both_paths(path: &str, language: &str, text: &str, size: u32) -> (Option<Vec<Chunk>>, Option<Vec<Chunk>>) {
+        let chunker = chunker(size, 0, 8192);
+        let grammar = Grammar::for_file(path, language).expect("a grammar");
+        (chunker.skeletal(grammar, path, language, text), chunker.whole(grammar, path, language, text))
+    }
+
+    #[test]
+    fn skeleton_parses_give_the_chunks_of_whole_parses() {
+        let mut skeletal = 0;
+        for (path, language, text) in samples() {
+            for size in [4, 8, 40] {
+                let (fast, whole) = both_paths(path, language, text, size);
+                if let Some(fast) = fast {
+                    skeletal += 1;
+                    assert_eq!(Some(spans(&fast)), whole.as_deref().map(spans), "{path} at {size} lines");
+                    assert_eq!(
+                        fast.iter().map(|c| &c.text).collect::<Vec<_>>(),
+                        whole.unwrap().iter().map(|c| &c.text).collect::<Vec<_>>()
+                    );
+                }
+            }
+        }
+        assert!(skeletal >= 12, "the brace languages' samples take the skeleton path ({skeletal})");
+    }
+
+    #[test]
+    fn a_skipped_block_the_cut_needs_is_parsed_again() {
+        // Small bodies (skipped), one of them under a signature long enough to make its
+        // definition larger than a chunk: it must be split by its statements, which a second,
+        // incremental parse reads.
+        let params: String = (0..6).map(|i| format!("    p{i}: u32,\n")).collect();
+        let body = "    let value = compute(1, 2);\n    if value > 3 {\n        log(value);\n    }\n".repeat(2);
+        let text =
+            format!("fn first() {{\n{body}}}\n\nfn second(\n{params}) {{\n{body}}}\n\nfn third() {{\n{body}}}\n");
+        let (fast, whole) = both_paths("src/lib.rs", "rust", &text, 12);
+        let fast = fast.expect("the skeleton path copes");
+        assert_eq!(spans(&fast), spans(&whole.expect("whole parse")));
+        assert!(fast.iter().filter(|c| c.symbol.as_deref() == Some("fn second")).count() >= 2, "{:?}", spans(&fast));
     }
 
     #[test]
