@@ -144,7 +144,7 @@ pub(crate) fn gaps(text: &str, flavour: Flavour, max_lines: usize, max_bytes: us
     if !open.is_empty() || lexer.lost {
         return None;
     }
-    let mut comments = comment_runs(&lexer.comments);
+    let mut comments = comment_runs(&lexer.comments, lexer.bytes);
     comments.append(&mut lexer.block_comments);
     comments.sort_unstable_by_key(|g| g.start);
     Some(merge(blocks, comments))
@@ -170,7 +170,7 @@ fn documented_from(comments: &[LineComment], row: usize) -> usize {
 }
 
 /// Runs of comments on consecutive lines, as gaps.
-fn comment_runs(comments: &[LineComment]) -> Vec<Gap> {
+fn comment_runs(comments: &[LineComment], bytes: &[u8]) -> Vec<Gap> {
     let mut runs = Vec::new();
     let mut i = 0;
     while i < comments.len() {
@@ -180,7 +180,7 @@ fn comment_runs(comments: &[LineComment]) -> Vec<Gap> {
         }
         let (first, last) = (&comments[i], &comments[j]);
         let start = first.start + COMMENT_KEPT;
-        if start < last.end && last.end - start >= MIN_HIDDEN_BYTES / 4 {
+        if start < last.end && last.end - start >= MIN_HIDDEN_BYTES / 4 && at_char(bytes, start) {
             runs.push(Gap {
                 start,
                 end: last.end,
@@ -304,7 +304,10 @@ impl Lexer<'_> {
                     let (start, start_point) = (self.i, self.point(self.i));
                     self.block_comment();
                     let end = self.i.saturating_sub(2);
-                    if self.bytes[..self.i].ends_with(b"*/") && end >= start + COMMENT_KEPT + MIN_HIDDEN_BYTES / 4 {
+                    if self.bytes[..self.i].ends_with(b"*/")
+                        && end >= start + COMMENT_KEPT + MIN_HIDDEN_BYTES / 4
+                        && at_char(self.bytes, start + COMMENT_KEPT)
+                    {
                         self.block_comments.push(Gap {
                             start: start + COMMENT_KEPT,
                             end,
@@ -574,6 +577,11 @@ impl Lexer<'_> {
     }
 }
 
+/// Whether `at` starts a character (not inside a UTF-8 sequence): where a range may begin.
+fn at_char(bytes: &[u8], at: usize) -> bool {
+    bytes.get(at).is_none_or(|&b| b & 0xc0 != 0x80)
+}
+
 fn is_ident(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
@@ -646,6 +654,9 @@ mod tests {
         assert_eq!(comment.len(), 1);
         assert_eq!((&c[..comment[0].start], &c[comment[0].end..]), ("/* ", "*/\nint x;\n"));
         assert_eq!(comment[0].end_point, Point::new(1, 14));
+        // A comment whose fourth byte is inside a character is not cut there.
+        let accented = "//éé long enough to be worth skipping\nfn f() {}\n";
+        assert!(super::gaps(accented, Flavour::Rust, 40, 8192).unwrap().is_empty());
         assert_eq!(gaps[0].kind, GapKind::Comments { last_row: 1 });
         let end = Point::new(text.lines().count(), 0);
         let ranges = included_ranges(text.len(), end, &gaps);
