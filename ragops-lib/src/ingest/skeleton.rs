@@ -411,6 +411,14 @@ impl Lexer<'_> {
         }
     }
 
+    /// Moves past a backslash and the byte it escapes.
+    fn escape(&mut self) {
+        self.i += 1;
+        if self.i < self.bytes.len() {
+            self.bump();
+        }
+    }
+
     /// A literal from the quote at `i` to its closing `quote`, with backslash escapes; one
     /// that is not `multiline` also ends at an unescaped newline (an unterminated literal, or
     /// a quote that was not one, such as in a regular expression).
@@ -418,12 +426,7 @@ impl Lexer<'_> {
         self.i += 1;
         while self.i < self.bytes.len() {
             match self.bytes[self.i] {
-                b'\\' => {
-                    self.i += 1;
-                    if self.i < self.bytes.len() {
-                        self.bump();
-                    }
-                }
+                b'\\' => self.escape(),
                 b'\n' if !multiline => return,
                 b if b == quote => {
                     self.i += 1;
@@ -556,12 +559,7 @@ impl Lexer<'_> {
     fn template(&mut self) -> Option<bool> {
         while self.i < self.bytes.len() {
             match self.bytes[self.i] {
-                b'\\' => {
-                    self.i += 1;
-                    if self.i < self.bytes.len() {
-                        self.bump();
-                    }
-                }
+                b'\\' => self.escape(),
                 b'`' => {
                     self.i += 1;
                     return Some(false);
