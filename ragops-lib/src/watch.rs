@@ -25,13 +25,20 @@ pub struct WatchOptions {
     /// How long the tree must stay quiet before the changes gathered are scanned (an editor's
     /// save, a `git checkout` become one scan).
     pub debounce: Duration,
+    /// The longest a change waits for its scan while files keep changing (a build writing
+    /// without pause never lets the tree go quiet).
+    pub max_delay: Duration,
     /// How long a scan waits for another one holding the index.
     pub wait: Duration,
 }
 
 impl Default for WatchOptions {
     fn default() -> Self {
-        WatchOptions { debounce: Duration::from_millis(200), wait: Duration::from_secs(60) }
+        WatchOptions {
+            debounce: Duration::from_millis(200),
+            max_delay: Duration::from_secs(2),
+            wait: Duration::from_secs(60),
+        }
     }
 }
 
@@ -39,6 +46,12 @@ impl WatchOptions {
     /// Sets `debounce`.
     pub fn debounce(mut self, debounce: Duration) -> Self {
         self.debounce = debounce;
+        self
+    }
+
+    /// Sets `max_delay`.
+    pub fn max_delay(mut self, max_delay: Duration) -> Self {
+        self.max_delay = max_delay;
         self
     }
 }
@@ -97,8 +110,9 @@ impl Index {
                 };
             }
             on_scan(&WatchScan { paths, result });
-            // Wait for a change, then for a quiet moment.
+            // Wait for a change, then for a quiet moment (or `max_delay` after the change).
             let mut deadline: Option<Instant> = None;
+            let mut first: Option<Instant> = None;
             loop {
                 let quiet = async {
                     match deadline {
@@ -112,7 +126,9 @@ impl Index {
                     event = rx.recv() => {
                         let Some(event) = event else { return Ok(()) };
                         if filter.apply(event, &mut pending) {
-                            deadline = Some(Instant::now() + options.debounce);
+                            let now = Instant::now();
+                            let latest = *first.get_or_insert(now) + options.max_delay;
+                            deadline = Some((now + options.debounce).min(latest));
                         }
                     }
                 }

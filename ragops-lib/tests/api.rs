@@ -234,3 +234,43 @@ async fn base_ref_missing_from_a_shallow_clone_says_how_to_deepen() {
     let message = err.to_string();
     assert!(message.contains("HEAD~1") && message.contains("shallow") && message.contains("--deepen"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_scans_changes_even_while_files_keep_changing() {
+    use ragops_lib::watch::WatchOptions;
+    use std::time::Duration;
+    let dir = repo();
+    let index = Index::builder().repo(dir.path()).build().unwrap();
+    // The tree is never quiet for the debounce: only `max_delay` lets a scan happen.
+    let options = WatchOptions::default().debounce(Duration::from_secs(60)).max_delay(Duration::from_millis(300));
+    let root = dir.path().to_path_buf();
+    let writer = tokio::spawn(async move {
+        for i in 0..600 {
+            fs::write(root.join("src/busy.rs"), format!("pub fn busy_{i}() {{}}\n")).unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let report = move |scan: &ragops_lib::watch::WatchScan| {
+        let _ = tx.send((scan.paths.clone(), scan.result.as_ref().map(|s| s.files_indexed).ok()));
+    };
+    let watch = index.watch(&options, report, async {
+        let _ = stop_rx.await;
+    });
+    let check = async move {
+        let wait = Duration::from_secs(20);
+        let (paths, indexed) = tokio::time::timeout(wait, rx.recv()).await.expect("a first scan").expect("a report");
+        assert_eq!(paths, None, "the first scan is whole");
+        assert!(indexed.is_some_and(|n| n >= 3), "{indexed:?}");
+        // Well before the 60 s debounce, a scan of the busy file.
+        let (paths, indexed) =
+            tokio::time::timeout(wait, rx.recv()).await.expect("a scan despite constant changes").expect("a report");
+        assert_eq!(paths, Some(vec!["src/busy.rs".to_string()]));
+        assert_eq!(indexed, Some(1));
+        let _ = stop_tx.send(());
+    };
+    let (result, ()) = tokio::join!(watch, check);
+    result.unwrap();
+    writer.abort();
+}
