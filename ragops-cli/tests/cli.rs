@@ -836,6 +836,13 @@ fn only_rescans_the_listed_files() {
         !paths_of(&repo.search("ignored_unique_function", &["--limit", "100"])).contains(&"ignored/c.rs".to_string())
     );
 
+    // Nothing listed changed (an ignored file, a file as it was): nothing is published.
+    let generation = u64_of(&repo.json(&["status", "--json"]), "generation");
+    let summary = repo.json(&["scan", "--json", "--only", "ignored/c.rs", "--only", "b.rs"]);
+    assert_eq!((u64_of(&summary, "files_indexed"), u64_of(&summary, "files_unchanged")), (0, 1), "{summary}");
+    assert_eq!(u64_of(&summary["index"], "generation"), generation, "no new generation: {summary}");
+    assert_eq!(u64_of(&repo.json(&["status", "--json"]), "generation"), generation);
+
     // A directory stands for the files under it: added, then removed.
     repo.write("pkg/inner/x.rs", "pub fn pkg_x_function() {}\n");
     repo.write("pkg/y.rs", "pub fn pkg_y_function() {}\n");

@@ -364,7 +364,7 @@ fn sigkill_at_seeded_moments_never_loses_the_index() {
         fx.scan();
         span = span.min(started.elapsed().as_millis() as u64);
     }
-    let span = span.max(50);
+    let span = span.max(10);
     committed.clone_from(&fx.files);
     let mut killed = 0;
     for round in 1..=20 {

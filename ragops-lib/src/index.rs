@@ -163,8 +163,8 @@ pub struct ScanOptions {
     /// Only these files, changed, added or deleted (relative to the repository's root, or
     /// absolute inside it): what an editor, a git hook or a file watcher knows changed. The
     /// scan reads only them and the directories on their way, so it costs what they cost,
-    /// whatever the size of the tree; other indexed files stay as they are. With no index
-    /// yet, the whole tree is scanned.
+    /// whatever the size of the tree; other indexed files stay as they are, and when none of
+    /// them changed nothing is published. With no index yet, the whole tree is scanned.
     pub paths: Option<Vec<PathBuf>>,
 }
 
@@ -402,7 +402,7 @@ impl Index {
         if let Some(paths) = &options.paths {
             let only = paths.iter().map(|p| repository_path(&self.root.root, p)).collect::<Result<_>>()?;
             if store.metadata().await?.is_some() && !options.rebuild {
-                scanner = scanner.with_only(Some(Arc::new(only)));
+                scanner = scanner.with_only(Some(Arc::new(only))).with_publish_unchanged(false);
             }
         }
         if let Some(n) = self.config.embedding.batch_size {

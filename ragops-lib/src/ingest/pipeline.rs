@@ -108,6 +108,8 @@ pub struct Scanner {
     skip_warnings: bool,
     history: Option<Arc<HashMap<String, String>>>,
     only: Option<Arc<HashSet<String>>>,
+    /// Whether a scan that changed nothing still publishes a generation (its metadata).
+    publish_unchanged: bool,
 }
 
 /// A window of files read, hashed and chunked, on its way to embedding.
@@ -139,6 +141,7 @@ impl Scanner {
             skip_warnings: true,
             history: None,
             only: None,
+            publish_unchanged: true,
             batch_size: embedder.max_batch_size().max(1),
             concurrency: embedder.max_concurrency().max(1),
             embedder,
@@ -174,10 +177,19 @@ impl Scanner {
         self
     }
 
-    /// Limits the work to these paths (an incremental scan against a base ref): other indexed
-    /// files are kept as they are, listed paths that no longer exist leave the index.
+    /// Limits the work to these paths (an incremental scan against a base ref, `scan --only`,
+    /// `watch`): other indexed files are kept as they are, listed paths that no longer exist
+    /// leave the index.
     pub fn with_only(mut self, paths: Option<Arc<HashSet<String>>>) -> Self {
         self.only = paths;
+        self
+    }
+
+    /// Whether a scan that changed nothing publishes a generation anyway, with its metadata
+    /// (`last_scan`, the commit): yes by default; `watch` and `scan --only` say no, so that
+    /// events that change nothing indexed (a build in an ignored directory) publish nothing.
+    pub fn with_publish_unchanged(mut self, yes: bool) -> Self {
+        self.publish_unchanged = yes;
         self
     }
 
@@ -288,9 +300,11 @@ impl Scanner {
                 }
             }
         });
+        // Whether anything was staged (see `with_publish_unchanged`).
+        let mut staged = false;
         while let Some(window) = rx.recv().await {
             let chunks_before = summary.chunks;
-            self.apply_window(window.work, &namespace, &mut summary, &mut seen, &mut skip_examples).await?;
+            staged |= self.apply_window(window.work, &namespace, &mut summary, &mut seen, &mut skip_examples).await?;
             self.observer.processed(window.files, window.bytes, summary.chunks - chunks_before);
         }
         producer.await.map_err(|e| IngestError::Git(format!("read task failed: {e}")))?;
@@ -298,6 +312,7 @@ impl Scanner {
         let deleted: Vec<String> = known.keys().filter(|p| !seen.contains(*p)).cloned().collect();
         if !deleted.is_empty() {
             self.store.delete(&deleted).await?;
+            staged = true;
         }
         summary.files_deleted = deleted.len() as u64;
         // One warning per reason, naming a few files; each file is an info event (`-v`).
@@ -327,6 +342,18 @@ impl Scanner {
                 "mb_per_s": summary.mb_per_second(),
             }),
         );
+        if !self.publish_unchanged && !staged {
+            summary.index = self.store.stats().await?;
+            tracing::info!(
+                event = "scan.finished",
+                files_seen = summary.files_seen,
+                files_unchanged = summary.files_unchanged,
+                latency_ms = (summary.seconds * 1e6).round() / 1e3,
+                generation = summary.index.generation,
+                "nothing changed: nothing published"
+            );
+            return Ok(summary);
+        }
         self.observer.committing();
         let commit_started = Instant::now();
         summary.index = self.store.commit(&meta).await?;
@@ -362,7 +389,7 @@ impl Scanner {
         summary: &mut ScanSummary,
         seen: &mut HashSet<String>,
         skip_examples: &mut SkipExamples,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let mut touched = Vec::new();
         let mut changed = Vec::new();
         for w in work {
@@ -391,11 +418,12 @@ impl Scanner {
                 }
             }
         }
-        if !touched.is_empty() {
+        let touched_any = !touched.is_empty();
+        if touched_any {
             self.store.touch(touched).await?;
         }
         if changed.is_empty() {
-            return Ok(());
+            return Ok(touched_any);
         }
         // Distinct chunk texts that need a vector.
         let mut texts: HashMap<ContentHash, &str> = HashMap::new();
@@ -463,7 +491,7 @@ impl Scanner {
             self.store.upsert(batch).await?;
             tracing::debug!(event = "store.upsert", files, chunks, latency_ms = crate::telemetry::elapsed_ms(started),);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Embeds texts in batches with bounded concurrency, caching each batch's vectors (keyed
