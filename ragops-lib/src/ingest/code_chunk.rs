@@ -127,17 +127,18 @@ impl CodeChunker {
     fn skeletal(&self, grammar: Grammar, path: &str, language: &str, text: &str) -> Option<Vec<Chunk>> {
         const ATTEMPTS: usize = 3;
         let mut gaps = skeleton::gaps(text, grammar.flavour()?, self.size, self.max_bytes)?;
+        let mut cut = Cut::new(self, grammar, path, language, text);
+        let last = cut.starts.len() - 1;
+        let end = match text.rfind('\n') {
+            Some(newline) => Point::new(last + usize::from(newline + 1 == text.len()), text.len() - newline - 1),
+            None => Point::new(0, text.len()),
+        };
         let mut previous: Option<Tree> = None;
         for _ in 0..ATTEMPTS {
             if gaps.is_empty() {
                 return None;
             }
-            let mut cut = Cut::new(self, grammar, path, language, text);
-            let last = cut.starts.len() - 1;
-            let end = match text.rfind('\n') {
-                Some(newline) => Point::new(last + usize::from(newline + 1 == text.len()), text.len() - newline - 1),
-                None => Point::new(0, text.len()),
-            };
+            cut.out.clear();
             // A second attempt re-parses only around the blocks it reads now.
             let tree = parse(grammar, text, &skeleton::included_ranges(text.len(), end, &gaps), previous.as_ref())?;
             let root = tree.root_node();
@@ -184,15 +185,12 @@ impl CodeChunker {
             cut.hidden = hidden;
             cut.comment_runs = runs;
             cut.region(0, last, named_children(root), &[], 0);
-            let needed = cut.needed.into_inner();
+            let needed = std::mem::take(cut.needed.get_mut());
             if needed.is_empty() {
                 return Some(cut.out);
             }
-            let mut i = 0;
-            gaps.retain(|_| {
-                i += 1;
-                !needed.contains(&(i - 1))
-            });
+            let mut index = 0..;
+            gaps.retain(|_| index.next().is_some_and(|i| !needed.contains(&i)));
             previous = Some(tree);
         }
         None
