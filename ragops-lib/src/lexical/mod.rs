@@ -1,6 +1,9 @@
 //! Code-aware text analysis shared by the built-in embedder and the lexical leg.
 
+mod terms;
 mod tokenize;
+
+pub use terms::TermTable;
 
 pub use tokenize::{
     Token, TokenLike, TokenRef, for_each_token, is_stopword, stopwords, tokenize, tokenize_into, tokenize_path,

@@ -135,7 +135,7 @@ pub fn tokenize_path(path: &str) -> Vec<Token> {
     tokenize(&path.replace(['/', '\\', '.', '-'], " "))
 }
 
-fn for_each_identifier(text: &str, mut f: impl FnMut(&str)) {
+pub(super) fn for_each_identifier(text: &str, mut f: impl FnMut(&str)) {
     let bytes = text.as_bytes();
     let mut start = None;
     for (i, &b) in bytes.iter().enumerate() {
@@ -156,14 +156,15 @@ fn for_each_identifier(text: &str, mut f: impl FnMut(&str)) {
 
 /// Buffers reused from one identifier to the next.
 #[derive(Default)]
-struct Scratch {
+pub(super) struct Scratch {
     whole: String,
     part: String,
     spans: Vec<(usize, usize)>,
 }
 
 impl Scratch {
-    fn identifier(&mut self, ident: &str, f: &mut impl FnMut(&str, bool)) {
+    /// Calls `f` with the tokens of one identifier (see [`for_each_token`]).
+    pub(super) fn identifier(&mut self, ident: &str, f: &mut impl FnMut(&str, bool)) {
         let trimmed = ident.trim_matches('_');
         if trimmed.is_empty() {
             return;

@@ -10,14 +10,12 @@
 //! the cosine of two vectors is `share · cos_semantic + (1 − share) · cos_hashing`. It needs no
 //! model download, no network and no server, and is deterministic.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 
 use super::static_model::{MODEL_BLAKE3, MODEL_NAME, ModelError, StaticModel};
 use super::{EmbeddingProvider, ModelId};
 use crate::error::ProviderError;
-use crate::lexical::{TokenLike, TokenRef, tokenize_into};
+use crate::lexical::TermTable;
 use crate::model::Embedding;
 
 /// The provider name of the built-in embedder.
@@ -84,26 +82,141 @@ impl BuiltinEmbedder {
     /// The shipped model failed its checksum or is malformed.
     pub fn embed_one(&self, text: &str) -> Result<Embedding, ModelError> {
         thread_local! {
-            /// The texts of one text's tokens (reused: no `String` per token).
-            static TOKENS: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+            static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
         }
-        TOKENS.with_borrow_mut(|buffer| self.embed_tokens(&tokenize_into(text, buffer)))
+        let model = if self.semantic_dims > 0 { Some(StaticModel::builtin()?) } else { None };
+        Ok(SCRATCH.with_borrow_mut(|scratch| self.embed_interned(text, model, scratch)))
     }
 
-    fn embed_tokens(&self, tokens: &[TokenRef<'_>]) -> Result<Embedding, ModelError> {
+    /// The vector of `text`, from its interned tokens: the same values, bit for bit, as the
+    /// static model's and the hashing part's vectors of [`crate::lexical::tokenize`]'s tokens
+    /// mixed, but each distinct identifier is split, hashed and looked up in the vocabulary
+    /// once per thread rather than once per text.
+    fn embed_interned(&self, text: &str, model: Option<&StaticModel>, scratch: &mut Scratch) -> Embedding {
+        scratch.tokenize(text);
         let mut v = Vec::with_capacity(self.semantic_dims + self.hash_dims);
-        if self.semantic_dims > 0 {
-            let model = StaticModel::builtin()?;
+        if let Some(model) = model {
             let w = self.semantic_share.sqrt();
-            v.extend(model.embed_tokens(tokens).into_iter().map(|x| x * w));
+            v.extend(scratch.semantic(model).into_iter().map(|x| x * w));
         }
         if self.hash_dims > 0 {
             let w = (1.0 - self.semantic_share).sqrt();
-            v.extend(hash_embed(tokens, self.hash_dims).into_iter().map(|x| x * w));
+            v.extend(scratch.hashed(self.hash_dims).into_iter().map(|x| x * w));
         }
         // Re-normalise: a text with words for one part only still gets a unit vector.
         normalize(&mut v);
-        Ok(v)
+        v
+    }
+}
+
+/// An embedding thread's interned tokens, with what each distinct token costs to work out
+/// once: its hash and its WordPiece ids. Forgotten past [`MAX_SCRATCH_TERMS`].
+#[derive(Default)]
+struct Scratch {
+    table: TermTable,
+    /// Per token id: [`fnv1a64`] of its text.
+    hashes: Vec<u64>,
+    /// Per token id: its WordPiece ids, a span of `pieces` ([`NOT_LOOKED_UP`] until the
+    /// static model needs them).
+    piece_spans: Vec<(u32, u32)>,
+    pieces: Vec<u32>,
+    /// The current text's tokens.
+    tokens: Vec<(u32, bool)>,
+    /// Per token id: 1 + its place in `distinct` (0: not in the current text).
+    place: Vec<u32>,
+    /// The current text's distinct tokens, in order of first appearance, with their count
+    /// and whether one of them was a whole identifier.
+    distinct: Vec<(u32, f32, bool)>,
+    /// The current text's distinct words (see [`for_each_word`]) with their count.
+    words: Vec<(u32, u32)>,
+}
+
+/// The start of the pieces of a token not looked up in the vocabulary yet.
+const NOT_LOOKED_UP: u32 = u32::MAX;
+
+/// A thread's embedding scratch forgets its tokens past this many (bounded memory).
+const MAX_SCRATCH_TERMS: usize = 1 << 20;
+
+impl Scratch {
+    /// Interns `text`'s tokens into `tokens`, working out new tokens' hashes.
+    fn tokenize(&mut self, text: &str) {
+        if self.table.size() > MAX_SCRATCH_TERMS {
+            *self = Scratch::default();
+        }
+        self.tokens.clear();
+        let tokens = &mut self.tokens;
+        self.table.for_each_token(text, |id, whole| tokens.push((id, whole)));
+        for id in self.hashes.len()..self.table.len() {
+            let token = self.table.text(id as u32);
+            self.hashes.push(fnv1a64(token.as_bytes()));
+            self.piece_spans.push((NOT_LOOKED_UP, 0));
+        }
+        if self.place.len() < self.table.len() {
+            self.place.resize(self.table.len(), 0);
+        }
+    }
+
+    /// [`StaticModel::embed_tokens`] of the current text.
+    fn semantic(&mut self, model: &StaticModel) -> Vec<f32> {
+        self.words.clear();
+        for_each_word(&self.tokens, |id| {
+            let place = &mut self.place[id as usize];
+            if *place == 0 {
+                self.words.push((id, 0));
+                *place = self.words.len() as u32;
+            }
+            self.words[*place as usize - 1].1 += 1;
+        });
+        let mut acc = vec![0.0f32; model.dimensions()];
+        for &(id, count) in &self.words {
+            self.place[id as usize] = 0;
+            let mut span = self.piece_spans[id as usize];
+            if span.0 == NOT_LOOKED_UP {
+                let start = self.pieces.len() as u32;
+                model.word_pieces(self.table.text(id), &mut self.pieces);
+                span = (start, self.pieces.len() as u32 - start);
+                self.piece_spans[id as usize] = span;
+            }
+            let (start, len) = span;
+            for &piece in &self.pieces[start as usize..(start + len) as usize] {
+                model.add_piece(piece, count, &mut acc);
+            }
+        }
+        normalize(&mut acc);
+        acc
+    }
+
+    /// [`hash_embed`] of the current text.
+    fn hashed(&mut self, dimensions: usize) -> Vec<f32> {
+        self.distinct.clear();
+        for &(id, whole) in &self.tokens {
+            let place = &mut self.place[id as usize];
+            if *place == 0 {
+                self.distinct.push((id, 0.0, whole));
+                *place = self.distinct.len() as u32;
+            }
+            let entry = &mut self.distinct[*place as usize - 1];
+            entry.1 += 1.0;
+            entry.2 |= whole;
+        }
+        let mut v = vec![0.0f32; dimensions];
+        for &(id, tf, whole) in &self.distinct {
+            self.place[id as usize] = 0;
+            add_hashed(&mut v, self.hashes[id as usize], tf, whole);
+        }
+        normalize(&mut v);
+        v
+    }
+}
+
+/// Calls `f` with each word the static model is fed, as [`StaticModel::embed_tokens`] picks
+/// them: a whole identifier followed by its parts gives the parts only.
+fn for_each_word(tokens: &[(u32, bool)], mut f: impl FnMut(u32)) {
+    for (i, &(id, whole)) in tokens.iter().enumerate() {
+        if whole && tokens.get(i + 1).is_some_and(|n| !n.1) {
+            continue;
+        }
+        f(id);
     }
 }
 
@@ -143,8 +256,11 @@ impl EmbeddingProvider for BuiltinEmbedder {
     }
 }
 
-/// The feature-hashing vector of a text's tokens, L2-normalised.
-fn hash_embed<T: TokenLike>(tokens: &[T], dimensions: usize) -> Vec<f32> {
+/// The feature-hashing vector of a text's tokens, L2-normalised (the reference for
+/// [`Scratch::hashed`]).
+#[cfg(test)]
+fn hash_embed<T: crate::lexical::TokenLike>(tokens: &[T], dimensions: usize) -> Vec<f32> {
+    use std::collections::HashMap;
     // Distinct tokens in order of first appearance (a deterministic summation order).
     let mut slots: HashMap<&str, usize, crate::fxhash::FxBuild> = HashMap::default();
     let mut weights: Vec<(&str, f32, bool)> = Vec::new();
@@ -158,14 +274,19 @@ fn hash_embed<T: TokenLike>(tokens: &[T], dimensions: usize) -> Vec<f32> {
     }
     let mut v = vec![0.0f32; dimensions];
     for (token, tf, whole) in weights {
-        let h = fnv1a64(token.as_bytes());
-        let bucket = (h % dimensions as u64) as usize;
-        let sign = if h >> 63 == 1 { -1.0 } else { 1.0 };
-        let w = (1.0 + tf.ln()) * if whole { 1.0 } else { PART_WEIGHT };
-        v[bucket] += sign * w;
+        add_hashed(&mut v, fnv1a64(token.as_bytes()), tf, whole);
     }
     normalize(&mut v);
     v
+}
+
+/// Adds a token's weight (`1 + ln tf`, less for a part of an identifier) to the bucket its
+/// hash picks, with the sign its top bit picks.
+fn add_hashed(v: &mut [f32], hash: u64, tf: f32, whole: bool) {
+    let bucket = (hash % v.len() as u64) as usize;
+    let sign = if hash >> 63 == 1 { -1.0 } else { 1.0 };
+    let w = (1.0 + tf.ln()) * if whole { 1.0 } else { PART_WEIGHT };
+    v[bucket] += sign * w;
 }
 
 fn fnv1a64(bytes: &[u8]) -> u64 {
@@ -231,6 +352,65 @@ mod tests {
         assert!(name(384, 0.5).contains(&MODEL_BLAKE3[..8]), "{}", name(384, 0.5));
         assert_eq!(BuiltinEmbedder::with_share(384, 1.0).dimensions(), 256);
         assert_eq!(BuiltinEmbedder::with_share(384, 0.0).dimensions(), 384);
+    }
+
+    /// The vector as the two parts define it, from the plain tokenizer's tokens.
+    fn reference(e: &BuiltinEmbedder, text: &str) -> Embedding {
+        let tokens = crate::lexical::tokenize(text);
+        let mut v = Vec::new();
+        if e.semantic_dims > 0 {
+            let w = e.semantic_share.sqrt();
+            v.extend(StaticModel::builtin().unwrap().embed_tokens(&tokens).into_iter().map(|x| x * w));
+        }
+        if e.hash_dims > 0 {
+            let w = (1.0 - e.semantic_share).sqrt();
+            v.extend(hash_embed(&tokens, e.hash_dims).into_iter().map(|x| x * w));
+        }
+        normalize(&mut v);
+        v
+    }
+
+    #[test]
+    fn interned_tokens_give_the_reference_vectors_bit_for_bit() {
+        let texts = [
+            "fn parse_config(path: &Path) -> Config { let cfg = parse_config(path); cfg }",
+            "parseHTTPResponse_v2 the café_Über x86_64 retry retry __init__ IOError 1st2nd",
+            // A whole identifier whose parts were all dropped, then one whose whole was dropped.
+            "foo aNd bar_x in_x iF",
+            "σίσυφος ΣΊΣΥΦΟΣ 日本語のテキスト emoji 😀 done",
+            "",
+            "  ;; {} 42 7 ",
+            "supercalifragilisticexpialidocious_antidisestablishmentarianism unknownwordzzqx",
+        ];
+        for share in [0.0, DEFAULT_SEMANTIC_SHARE, 1.0] {
+            let e = BuiltinEmbedder::with_share(64, share);
+            // Twice: the second time every token is already interned.
+            for _ in 0..2 {
+                for text in texts {
+                    let got = e.embed_one(text).unwrap();
+                    let want = reference(&e, text);
+                    assert_eq!(
+                        got.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                        want.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                        "share {share}: {text:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_full_scratch_starts_afresh_with_the_same_vectors() {
+        let e = BuiltinEmbedder::default();
+        let model = Some(StaticModel::builtin().unwrap());
+        let mut scratch = Scratch::default();
+        let text = "fn retry_with_backoff(request: &Request, attempts: u32) -> Response";
+        let first = e.embed_interned(text, model, &mut scratch);
+        let filler: String = (0..MAX_SCRATCH_TERMS / 2 + 1).map(|i| format!("word{i}x ")).collect();
+        e.embed_interned(&filler, model, &mut scratch);
+        assert!(scratch.table.size() > MAX_SCRATCH_TERMS);
+        assert_eq!(e.embed_interned(text, model, &mut scratch), first);
+        assert!(scratch.table.size() < 100, "{}", scratch.table.size());
     }
 
     #[test]

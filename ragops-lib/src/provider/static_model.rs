@@ -189,16 +189,21 @@ impl StaticModel {
             ids.clear();
             self.word_pieces(word, &mut ids);
             for &id in &ids {
-                let row = id as usize;
-                let scale = self.scales[row] * count as f32;
-                let weights = &self.weights[row * self.dims..(row + 1) * self.dims];
-                for (a, &w) in acc.iter_mut().zip(weights) {
-                    *a += scale * f32::from(w);
-                }
+                self.add_piece(id, count, &mut acc);
             }
         }
         super::builtin::normalize(&mut acc);
         acc
+    }
+
+    /// Adds `count` times WordPiece `piece`'s vector to `acc`.
+    pub(crate) fn add_piece(&self, piece: u32, count: u32, acc: &mut [f32]) {
+        let row = piece as usize;
+        let scale = self.scales[row] * count as f32;
+        let weights = &self.weights[row * self.dims..(row + 1) * self.dims];
+        for (a, &w) in acc.iter_mut().zip(weights) {
+            *a += scale * f32::from(w);
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::lexical::tokenize;
+use crate::lexical::{TermTable, tokenize};
 use crate::model::Chunk;
 
 /// Number of fields: text, path, symbol, history.
@@ -104,12 +104,12 @@ impl ChunkTerms {
 }
 
 /// Counts a chunk's terms without allocating per term: every thread keeps the terms it has
-/// seen (ids into `words`), and a chunk's counts are kept by id.
+/// seen (a [`TermTable`]: each distinct identifier is split once), and a chunk's counts are
+/// kept by term id.
 #[derive(Default)]
 struct Analyzer {
-    ids: HashMap<Box<str>, u32, FxBuild>,
-    words: Vec<Box<str>>,
-    /// Per id, the current chunk's frequencies (zero outside `touched`).
+    table: TermTable,
+    /// Per term id, the current chunk's frequencies (zero outside `touched`).
     counts: Vec<[u32; FIELD_COUNT]>,
     touched: Vec<u32>,
 }
@@ -121,67 +121,53 @@ thread_local! {
     static ANALYZER: std::cell::RefCell<Analyzer> = std::cell::RefCell::new(Analyzer::default());
 }
 
-impl Analyzer {
-    fn add(&mut self, term: &str, field: usize, n: u32) {
-        let id = match self.ids.get(term) {
-            Some(&id) => id,
-            None => {
-                let id = self.words.len() as u32;
-                self.ids.insert(term.into(), id);
-                self.words.push(term.into());
-                self.counts.push([0; FIELD_COUNT]);
-                id
-            }
-        };
-        let c = &mut self.counts[id as usize];
-        if c.iter().all(|&f| f == 0) {
-            self.touched.push(id);
-        }
-        c[field] += n;
+/// Adds `n` occurrences of term `id` in `field` to the current chunk's counts.
+fn count(counts: &mut Vec<[u32; FIELD_COUNT]>, touched: &mut Vec<u32>, id: u32, field: usize, n: u32) {
+    let slot = id as usize;
+    if slot >= counts.len() {
+        counts.resize(slot + 1, [0; FIELD_COUNT]);
     }
+    let c = &mut counts[slot];
+    if c.iter().all(|&f| f == 0) {
+        touched.push(id);
+    }
+    c[field] += n;
+}
 
+impl Analyzer {
     /// The chunk's terms so far, resetting the counts for the next chunk.
     fn take(&mut self, lengths: [u32; FIELD_COUNT]) -> ChunkTerms {
         let mut out = ChunkTerms { lengths, ..Default::default() };
         out.terms.reserve(self.touched.len());
         for id in self.touched.drain(..) {
-            out.text.push_str(&self.words[id as usize]);
+            out.text.push_str(self.table.text(id));
             out.terms.push((out.text.len() as u32, std::mem::take(&mut self.counts[id as usize])));
-        }
-        if self.words.len() > MAX_ANALYZER_WORDS {
-            *self = Analyzer::default();
         }
         out
     }
-}
 
-/// Tokens of one field, counted.
-#[derive(Debug, Default, Clone)]
-struct FieldTokens {
-    counts: Vec<(String, u32)>,
-    len: u32,
-}
-
-impl FieldTokens {
-    fn of(text: &str, path: bool) -> Self {
-        let mut counts: HashMap<String, u32, FxBuild> = HashMap::default();
+    /// The tokens of one field, counted by term id.
+    fn field_tokens(&mut self, text: &str, path: bool) -> FieldTokens {
+        let mut counts: HashMap<u32, u32, FxBuild> = HashMap::default();
         let mut len = 0;
-        let mut add = |t: &str, _whole: bool| {
+        let mut add = |id: u32, _whole: bool| {
             len += 1;
-            match counts.get_mut(t) {
-                Some(n) => *n += 1,
-                None => {
-                    counts.insert(t.to_string(), 1);
-                }
-            }
+            *counts.entry(id).or_default() += 1;
         };
         if path {
-            crate::lexical::for_each_token(&text.replace(['/', '\\', '.', '-'], " "), &mut add);
+            self.table.for_each_token(&text.replace(['/', '\\', '.', '-'], " "), &mut add);
         } else {
-            crate::lexical::for_each_token(text, &mut add);
+            self.table.for_each_token(text, &mut add);
         }
         FieldTokens { counts: counts.into_iter().collect(), len }
     }
+}
+
+/// Tokens of one field, counted by term id.
+#[derive(Debug, Default, Clone)]
+struct FieldTokens {
+    counts: Vec<(u32, u32)>,
+    len: u32,
 }
 
 /// Tokenizes a chunk's fields (pure: runs in parallel before the chunks are added in order).
@@ -196,27 +182,31 @@ pub(crate) fn analyze_chunks<'c>(
     chunks: impl IntoIterator<Item = &'c Chunk>,
     history: Option<&str>,
 ) -> Vec<ChunkTerms> {
-    let history = FieldTokens::of(history.unwrap_or_default(), false);
-    let mut path: Option<(&str, FieldTokens)> = None;
     let mut out = Vec::new();
     ANALYZER.with_borrow_mut(|analyzer| {
+        // Only between files: the path's and history's term ids live through the file.
+        if analyzer.table.size() > MAX_ANALYZER_WORDS {
+            *analyzer = Analyzer::default();
+        }
+        let history = analyzer.field_tokens(history.unwrap_or_default(), false);
+        let mut path: Option<(&str, FieldTokens)> = None;
         for chunk in chunks {
             if path.as_ref().is_none_or(|(p, _)| *p != chunk.path) {
-                path = Some((&chunk.path, FieldTokens::of(&chunk.path, true)));
+                path = Some((&chunk.path, analyzer.field_tokens(&chunk.path, true)));
             }
-            let path_tokens = path.as_ref().map(|(_, t)| t);
             let mut lengths = [0u32; FIELD_COUNT];
+            let Analyzer { table, counts, touched } = analyzer;
             for (field, text) in [(0, chunk.text.as_str()), (2, chunk.symbol.as_deref().unwrap_or_default())] {
-                crate::lexical::for_each_token(text, |t, _whole| {
+                table.for_each_token(text, |id, _whole| {
                     lengths[field] += 1;
-                    analyzer.add(t, field, 1);
+                    count(counts, touched, id, field, 1);
                 });
             }
-            for (field, tokens) in [(1, path_tokens), (HISTORY_FIELD, Some(&history))] {
+            for (field, tokens) in [(1, path.as_ref().map(|(_, t)| t)), (HISTORY_FIELD, Some(&history))] {
                 let Some(tokens) = tokens else { continue };
                 lengths[field] += tokens.len;
-                for (t, n) in &tokens.counts {
-                    analyzer.add(t, field, *n);
+                for &(id, n) in &tokens.counts {
+                    count(counts, touched, id, field, n);
                 }
             }
             out.push(analyzer.take(lengths));
