@@ -2,29 +2,42 @@
 //! token gets a small integer id, so that work per token downstream is indexing an array
 //! rather than lowercasing, splitting and hashing strings again.
 
-use std::collections::HashMap;
+use hashbrown::HashTable;
 
 use super::tokenize::{Scratch, for_each_identifier};
-use crate::fxhash::FxBuild;
 
 /// A table of the identifiers and tokens seen so far (one per thread in the hot paths).
 ///
 /// [`for_each_token`](Self::for_each_token) yields the same tokens, in the same order, as
-/// [`crate::lexical::for_each_token`], as ids into the table.
+/// [`crate::lexical::for_each_token`], as ids into the table. Texts live in two arenas and
+/// the hash tables hold offsets into them: no allocation per entry, a few bytes each.
 #[derive(Default)]
 pub struct TermTable {
-    /// A raw identifier → where its tokens are in `tokens` (start, count).
-    identifiers: HashMap<Box<str>, (u32, u32), FxBuild>,
-    /// The tokens of every identifier in `identifiers`: (token id, whole identifier?).
+    /// The raw identifiers seen, one after another.
+    identifier_text: String,
+    identifiers: HashTable<Identifier>,
+    /// The tokens of every identifier: (token id, whole identifier?).
     tokens: Vec<(u32, bool)>,
-    ids: HashMap<Box<str>, u32, FxBuild>,
-    texts: Vec<Box<str>>,
+    /// The distinct tokens' texts, one after another; token `id` ends at `token_ends[id]`.
+    token_text: String,
+    token_ends: Vec<u32>,
+    /// Token ids, hashed by their text.
+    ids: HashTable<u32>,
     scratch: Scratch,
+}
+
+/// A raw identifier (a span of `identifier_text`) and its tokens (a span of `tokens`).
+#[derive(Clone, Copy)]
+struct Identifier {
+    text_start: u32,
+    text_len: u32,
+    tokens_start: u32,
+    tokens_len: u32,
 }
 
 impl std::fmt::Debug for TermTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TermTable").field("identifiers", &self.identifiers.len()).field("terms", &self.texts.len()).finish()
+        f.debug_struct("TermTable").field("identifiers", &self.identifiers.len()).field("tokens", &self.len()).finish()
     }
 }
 
@@ -32,11 +45,18 @@ impl TermTable {
     /// Calls `f` with the id of each token of `text` and whether it is a whole identifier.
     pub fn for_each_token(&mut self, text: &str, mut f: impl FnMut(u32, bool)) {
         for_each_identifier(text, |ident| {
-            let (start, count) = match self.identifiers.get(ident) {
-                Some(&span) => span,
-                None => self.add_identifier(ident),
+            let hash = hash_bytes(ident.as_bytes());
+            let arena = &self.identifier_text;
+            let found = self.identifiers.find(hash, |e| {
+                e.text_len as usize == ident.len()
+                    && &arena.as_bytes()[e.text_start as usize..(e.text_start + e.text_len) as usize]
+                        == ident.as_bytes()
+            });
+            let (start, len) = match found {
+                Some(e) => (e.tokens_start, e.tokens_len),
+                None => self.add_identifier(ident, hash),
             };
-            for &(id, whole) in &self.tokens[start as usize..(start + count) as usize] {
+            for &(id, whole) in &self.tokens[start as usize..(start + len) as usize] {
                 f(id, whole);
             }
         });
@@ -44,12 +64,16 @@ impl TermTable {
 
     /// The id of a token's text (interned if new).
     pub fn intern(&mut self, token: &str) -> u32 {
-        if let Some(&id) = self.ids.get(token) {
+        let hash = hash_bytes(token.as_bytes());
+        let (text, ends) = (&self.token_text, &self.token_ends);
+        if let Some(&id) = self.ids.find(hash, |&id| token_at(text, ends, id) == token) {
             return id;
         }
-        let id = self.texts.len() as u32;
-        self.ids.insert(token.into(), id);
-        self.texts.push(token.into());
+        let id = self.token_ends.len() as u32;
+        self.token_text.push_str(token);
+        self.token_ends.push(self.token_text.len() as u32);
+        let (text, ends) = (&self.token_text, &self.token_ends);
+        self.ids.insert_unique(hash, id, |&id| hash_bytes(token_at(text, ends, id).as_bytes()));
         id
     }
 
@@ -58,22 +82,22 @@ impl TermTable {
     /// # Panics
     /// If `id` was not given by this table (since its last [`clear`](Self::clear)).
     pub fn text(&self, id: u32) -> &str {
-        &self.texts[id as usize]
+        token_at(&self.token_text, &self.token_ends, id)
     }
 
     /// How many distinct tokens the table holds (ids are `0..len`).
     pub fn len(&self) -> usize {
-        self.texts.len()
+        self.token_ends.len()
     }
 
     /// Whether the table is empty.
     pub fn is_empty(&self) -> bool {
-        self.texts.is_empty()
+        self.token_ends.is_empty()
     }
 
     /// How many identifiers and tokens the table remembers (to bound its memory).
     pub fn size(&self) -> usize {
-        self.identifiers.len() + self.texts.len()
+        self.identifiers.len() + self.len()
     }
 
     /// Forgets everything: ids given before are no longer valid.
@@ -81,18 +105,51 @@ impl TermTable {
         *self = TermTable::default();
     }
 
-    fn add_identifier(&mut self, ident: &str) -> (u32, u32) {
-        let start = self.tokens.len() as u32;
+    fn add_identifier(&mut self, ident: &str, hash: u64) -> (u32, u32) {
+        let tokens_start = self.tokens.len() as u32;
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.identifier(ident, &mut |token, whole| {
             let id = self.intern(token);
             self.tokens.push((id, whole));
         });
         self.scratch = scratch;
-        let span = (start, self.tokens.len() as u32 - start);
-        self.identifiers.insert(ident.into(), span);
-        span
+        let entry = Identifier {
+            text_start: self.identifier_text.len() as u32,
+            text_len: ident.len() as u32,
+            tokens_start,
+            tokens_len: self.tokens.len() as u32 - tokens_start,
+        };
+        self.identifier_text.push_str(ident);
+        let arena = &self.identifier_text;
+        self.identifiers.insert_unique(hash, entry, |e| {
+            hash_bytes(&arena.as_bytes()[e.text_start as usize..(e.text_start + e.text_len) as usize])
+        });
+        (entry.tokens_start, entry.tokens_len)
     }
+}
+
+fn token_at<'a>(text: &'a str, ends: &[u32], id: u32) -> &'a str {
+    let end = ends[id as usize] as usize;
+    let start = if id == 0 { 0 } else { ends[id as usize - 1] as usize };
+    &text[start..end]
+}
+
+/// A fast hash of a short byte string (words of eight bytes, then the tail as one word);
+/// these tables live in memory only, so their hash need not be stable.
+fn hash_bytes(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+    let mut h = bytes.len() as u64;
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let word = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        h = (h.rotate_left(5) ^ word).wrapping_mul(K);
+    }
+    let mut tail = [0u8; 8];
+    let rest = words.remainder();
+    tail[..rest.len()].copy_from_slice(rest);
+    h = (h.rotate_left(5) ^ u64::from_le_bytes(tail)).wrapping_mul(K);
+    // Fold the high bits down: hashbrown takes its bucket from the low bits.
+    h ^ (h >> 29)
 }
 
 #[cfg(test)]
@@ -118,5 +175,24 @@ mod tests {
         assert_eq!(table.len(), before);
         table.clear();
         assert!(table.is_empty());
+    }
+
+    #[test]
+    fn ids_survive_the_tables_growing() {
+        let mut table = TermTable::default();
+        let words: Vec<String> = (0..20_000).map(|i| format!("w{i}x{}", i % 7)).collect();
+        let ids: Vec<u32> = words.iter().map(|w| table.intern(w)).collect();
+        assert_eq!(table.len(), words.len());
+        for (w, id) in words.iter().zip(&ids) {
+            assert_eq!(table.text(*id), w);
+            assert_eq!(table.intern(w), *id);
+        }
+        let text = words.join(" ");
+        let mut first = Vec::new();
+        table.for_each_token(&text, |id, whole| first.push((id, whole)));
+        let mut again = Vec::new();
+        table.for_each_token(&text, |id, whole| again.push((id, whole)));
+        assert_eq!(first, again);
+        assert_eq!(first.iter().filter(|t| t.1).map(|t| t.0).collect::<Vec<_>>(), ids);
     }
 }
