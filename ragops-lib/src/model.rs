@@ -1,8 +1,11 @@
 //! The values that flow through ragops: chunks, embeddings, hits.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+use crate::lexical::TextTerms;
 
 /// A blake3 hash of some content (a file or a chunk's text).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -118,12 +121,21 @@ pub struct EmbeddedChunk {
     pub chunk: Chunk,
     /// Its vector (length = the provider's dimensions).
     pub embedding: Embedding,
+    /// Its text's tokens counted ([`crate::lexical::analyze`]), when the scan has them: a
+    /// store's lexical index then need not tokenize the text again.
+    pub terms: Option<Arc<TextTerms>>,
 }
 
 impl EmbeddedChunk {
     /// Pairs a chunk with its vector.
     pub fn new(chunk: Chunk, embedding: Embedding) -> Self {
-        EmbeddedChunk { chunk, embedding }
+        EmbeddedChunk { chunk, embedding, terms: None }
+    }
+
+    /// Attaches the counted tokens of the chunk's text.
+    pub fn with_terms(mut self, terms: Option<Arc<TextTerms>>) -> Self {
+        self.terms = terms;
+        self
     }
 }
 

@@ -20,6 +20,7 @@ use super::language::language_for;
 use super::progress::{NoProgress, ScanObserver};
 use super::walk::{self, Candidate, SkipReason, WalkOptions};
 use crate::error::{Error, IngestError, ProviderError, Result};
+use crate::lexical::TextTerms;
 use crate::model::{Chunk, ContentHash, EmbeddedChunk, Embedding, FileRecord, FileUpdate};
 use crate::provider::EmbeddingProvider;
 use crate::store::{CacheNamespace, IndexMetadata, IndexStore, StoreStats};
@@ -123,7 +124,9 @@ struct Window {
 enum FileWork {
     Unchanged(String),
     Touched(FileRecord),
-    Changed(FileRecord, Vec<Chunk>),
+    /// A new or changed file: its chunks, and each chunk's tokens counted (for the lexical
+    /// index and a provider that embeds from tokens).
+    Changed(FileRecord, Vec<Chunk>, Vec<Arc<TextTerms>>),
     Skipped(String, SkipReason),
 }
 
@@ -403,9 +406,9 @@ impl Scanner {
                     seen.insert(r.path.clone());
                     touched.push(r);
                 }
-                FileWork::Changed(r, chunks) => {
+                FileWork::Changed(r, chunks, terms) => {
                     seen.insert(r.path.clone());
-                    changed.push((r, chunks));
+                    changed.push((r, chunks, terms));
                 }
                 FileWork::Skipped(path, reason) => {
                     if self.skip_warnings {
@@ -425,13 +428,13 @@ impl Scanner {
         if changed.is_empty() {
             return Ok(touched_any);
         }
-        // Distinct chunk texts that need a vector.
-        let mut texts: HashMap<ContentHash, &str> = HashMap::new();
+        // Distinct chunk texts that need a vector, with their counted tokens.
+        let mut texts: HashMap<ContentHash, (&str, &Arc<TextTerms>)> = HashMap::new();
         // How many chunks share each text: the last one takes the vector, the others copy it.
         let mut uses: HashMap<ContentHash, u32> = HashMap::new();
-        for (_, chunks) in &changed {
-            for c in chunks {
-                texts.entry(c.hash).or_insert(&c.text);
+        for (_, chunks, terms) in &changed {
+            for (c, t) in chunks.iter().zip(terms) {
+                texts.entry(c.hash).or_insert((&c.text, t));
                 *uses.entry(c.hash).or_default() += 1;
             }
         }
@@ -440,28 +443,31 @@ impl Scanner {
         let mut vectors: HashMap<ContentHash, Embedding> = HashMap::with_capacity(hashes.len());
         let mut missing: Vec<ContentHash> = Vec::new();
         let mut missing_texts: Vec<String> = Vec::new();
+        let mut missing_terms: Vec<Arc<TextTerms>> = Vec::new();
         for (h, v) in hashes.iter().zip(cached) {
             match v {
                 Some(v) if v.len() == self.embedder.dimensions() => {
                     vectors.insert(*h, v);
                 }
                 _ => {
+                    let (text, terms) = texts[h];
                     missing.push(*h);
-                    missing_texts.push(texts[h].to_string());
+                    missing_texts.push(text.to_string());
+                    missing_terms.push(terms.clone());
                 }
             }
         }
         // Each batch is cached as it arrives: an outage or interruption later in the window
         // keeps what was already paid for.
-        let embedded = self.embed_all(&missing, missing_texts, namespace).await?;
+        let embedded = self.embed_all(&missing, missing_texts, missing_terms, namespace).await?;
         vectors.extend(missing.iter().copied().zip(embedded));
         let mut updates = Vec::with_capacity(changed.len());
-        for (record, chunks) in changed {
+        for (record, chunks, terms) in changed {
             summary.files_indexed += 1;
             summary.bytes += record.size;
             summary.chunks += chunks.len() as u64;
             let mut embedded = Vec::with_capacity(chunks.len());
-            for c in chunks {
+            for (c, terms) in chunks.into_iter().zip(terms) {
                 let left = uses.get_mut(&c.hash).map(|n| {
                     *n -= 1;
                     *n
@@ -473,7 +479,7 @@ impl Scanner {
                         message: "no vector returned for a chunk".into(),
                     })
                 })?;
-                embedded.push(EmbeddedChunk::new(c, v));
+                embedded.push(EmbeddedChunk::new(c, v).with_terms(Some(terms)));
             }
             let history = self.history.as_ref().and_then(|h| h.get(&record.path).cloned());
             updates.push(FileUpdate::new(record, embedded).with_history(history));
@@ -502,34 +508,37 @@ impl Scanner {
         &self,
         hashes: &[ContentHash],
         texts: Vec<String>,
+        terms: Vec<Arc<TextTerms>>,
         namespace: &CacheNamespace,
     ) -> Result<Vec<Embedding>> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
         let total = texts.len();
-        let mut batches: Vec<Vec<String>> = Vec::with_capacity(total.div_ceil(self.batch_size));
+        let mut batches: Vec<(Vec<String>, Vec<Arc<TextTerms>>)> = Vec::with_capacity(total.div_ceil(self.batch_size));
         let mut texts = texts.into_iter().peekable();
+        let mut terms = terms.into_iter();
         while texts.peek().is_some() {
-            batches.push(texts.by_ref().take(self.batch_size).collect());
+            let batch: Vec<String> = texts.by_ref().take(self.batch_size).collect();
+            let batch_terms = terms.by_ref().take(batch.len()).collect();
+            batches.push((batch, batch_terms));
         }
         let dims = self.embedder.dimensions();
         let provider = self.embedder.model().provider.clone();
         let mut results = stream::iter(batches)
-            .map(|batch| {
+            .map(|(batch, batch_terms)| {
                 let embedder = self.embedder.clone();
                 async move {
                     let n = batch.len();
                     let started = Instant::now();
-                    let out =
-                        tokio::spawn(crate::telemetry::propagate_request_id(
-                            async move { embedder.embed(&batch).await },
-                        ))
-                        .await
-                        .map_err(|e| ProviderError::Permanent {
-                            provider: "embedding".into(),
-                            message: format!("embedding task failed: {e}"),
-                        })??;
+                    let out = tokio::spawn(crate::telemetry::propagate_request_id(async move {
+                        embedder.embed_analyzed(&batch, &batch_terms).await
+                    }))
+                    .await
+                    .map_err(|e| ProviderError::Permanent {
+                        provider: "embedding".into(),
+                        message: format!("embedding task failed: {e}"),
+                    })??;
                     tracing::info!(
                         event = "embed.batch",
                         path = "ingest",
@@ -645,5 +654,6 @@ fn chunk_file(c: &Candidate, previous: Option<&FileRecord>, text: &str, chunker:
         return FileWork::Touched(chunks_of(prev.chunks as usize));
     }
     let chunks = chunker.chunk(&c.rel, language_for(&c.rel), text);
-    FileWork::Changed(chunks_of(chunks.len()), chunks)
+    let terms = chunks.iter().map(|c| Arc::new(crate::lexical::analyze(&c.text))).collect();
+    FileWork::Changed(chunks_of(chunks.len()), chunks, terms)
 }

@@ -24,6 +24,11 @@ pub struct TermTable {
     /// Token ids, hashed by their text.
     ids: HashTable<u32>,
     scratch: Scratch,
+    /// [`analyze`](Self::analyze)'s buffers: the text's tokens, and per token id 1 + its place
+    /// among the distinct tokens and among the words (0: not in the text).
+    stream: Vec<(u32, bool)>,
+    term_place: Vec<u32>,
+    word_place: Vec<u32>,
 }
 
 /// A raw identifier (a span of `identifier_text`) and its tokens (a span of `tokens`).
@@ -105,6 +110,42 @@ impl TermTable {
         *self = TermTable::default();
     }
 
+    /// `text`'s tokens counted (see [`TextTerms`]).
+    pub fn analyze(&mut self, text: &str) -> TextTerms {
+        let mut stream = std::mem::take(&mut self.stream);
+        stream.clear();
+        self.for_each_token(text, |id, whole| stream.push((id, whole)));
+        let mut out = TextTerms { tokens: stream.len() as u32, ..TextTerms::default() };
+        let places = self.len();
+        self.term_place.resize(places, 0);
+        self.word_place.resize(places, 0);
+        for &(id, whole) in &stream {
+            let place = &mut self.term_place[id as usize];
+            if *place == 0 {
+                out.text.push_str(token_at(&self.token_text, &self.token_ends, id));
+                out.terms.push(TermCount { end: out.text.len() as u32, count: 0, whole: false });
+                *place = out.terms.len() as u32;
+            }
+            let term = &mut out.terms[*place as usize - 1];
+            term.count += 1;
+            term.whole |= whole;
+        }
+        for_each_word(&stream, |id| {
+            let place = &mut self.word_place[id as usize];
+            if *place == 0 {
+                out.words.push((self.term_place[id as usize] - 1, 0));
+                *place = out.words.len() as u32;
+            }
+            out.words[*place as usize - 1].1 += 1;
+        });
+        for &(id, _) in &stream {
+            self.term_place[id as usize] = 0;
+            self.word_place[id as usize] = 0;
+        }
+        self.stream = stream;
+        out
+    }
+
     fn add_identifier(&mut self, ident: &str, hash: u64) -> (u32, u32) {
         let tokens_start = self.tokens.len() as u32;
         let mut scratch = std::mem::take(&mut self.scratch);
@@ -125,6 +166,92 @@ impl TermTable {
             hash_bytes(&arena.as_bytes()[e.text_start as usize..(e.text_start + e.text_len) as usize])
         });
         (entry.tokens_start, entry.tokens_len)
+    }
+}
+
+/// A text's tokens counted, once for every consumer: its distinct tokens in order of first
+/// appearance, each with how often it occurs and whether one occurrence is a whole
+/// identifier (the lexical index and the hashing part of the built-in embedder read these),
+/// and the words a static embedding model reads (see [`words`](Self::words)).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TextTerms {
+    /// The distinct tokens' texts, one after another.
+    text: String,
+    terms: Vec<TermCount>,
+    /// Per distinct word, in order of first appearance as a word: its token (an index into
+    /// `terms`) and how often it is a word.
+    words: Vec<(u32, u32)>,
+    tokens: u32,
+}
+
+/// One distinct token of a [`TextTerms`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TermCount {
+    /// Where its text ends in [`TextTerms::text`].
+    end: u32,
+    count: u32,
+    whole: bool,
+}
+
+impl TextTerms {
+    /// How many tokens the text has (with repeats).
+    pub fn tokens(&self) -> u32 {
+        self.tokens
+    }
+
+    /// How many distinct tokens it has.
+    pub fn len(&self) -> usize {
+        self.terms.len()
+    }
+
+    /// Whether it has no token.
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty()
+    }
+
+    /// The text of distinct token `i` (in order of first appearance).
+    fn term(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.terms[i - 1].end as usize };
+        &self.text[start..self.terms[i].end as usize]
+    }
+
+    /// Each distinct token, in order of first appearance: its text, how often it occurs, and
+    /// whether one occurrence is a whole identifier.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u32, bool)> {
+        (0..self.terms.len()).map(|i| (self.term(i), self.terms[i].count, self.terms[i].whole))
+    }
+
+    /// The words of the text as a static embedding model reads them, distinct, in order of
+    /// first appearance, with their counts: every token, except a whole identifier directly
+    /// followed by its parts (the parts stand for it).
+    pub fn words(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.words.iter().map(|&(i, n)| (self.term(i as usize), n))
+    }
+}
+
+/// `text`'s tokens counted, with this thread's [`TermTable`] (forgotten past a million
+/// identifiers and tokens, so memory stays bounded).
+pub fn analyze(text: &str) -> TextTerms {
+    const MAX_TABLE: usize = 1 << 20;
+    thread_local! {
+        static TABLE: std::cell::RefCell<TermTable> = std::cell::RefCell::new(TermTable::default());
+    }
+    TABLE.with_borrow_mut(|table| {
+        if table.size() > MAX_TABLE {
+            table.clear();
+        }
+        table.analyze(text)
+    })
+}
+
+/// Calls `f` with each word of a token stream: a whole identifier followed by its parts gives
+/// the parts only.
+fn for_each_word(tokens: &[(u32, bool)], mut f: impl FnMut(u32)) {
+    for (i, &(id, whole)) in tokens.iter().enumerate() {
+        if whole && tokens.get(i + 1).is_some_and(|n| !n.1) {
+            continue;
+        }
+        f(id);
     }
 }
 
@@ -164,7 +291,8 @@ mod tests {
         for _ in 0..2 {
             let mut ids = Vec::new();
             table.for_each_token(text, |id, whole| ids.push((id, whole)));
-            let ids: Vec<(String, bool)> = ids.into_iter().map(|(id, whole)| (table.text(id).to_string(), whole)).collect();
+            let ids: Vec<(String, bool)> =
+                ids.into_iter().map(|(id, whole)| (table.text(id).to_string(), whole)).collect();
             let expected: Vec<(String, bool)> =
                 crate::lexical::tokenize(text).into_iter().map(|t| (t.text, t.whole)).collect();
             assert!(expected.len() > 20);
@@ -175,6 +303,34 @@ mod tests {
         assert_eq!(table.len(), before);
         table.clear();
         assert!(table.is_empty());
+    }
+
+    #[test]
+    fn analysis_counts_tokens_and_words_in_order_of_first_appearance() {
+        let text = "fooBar foo_bar retry RETRY x aNd bar";
+        let terms = analyze(text);
+        let tokens = crate::lexical::tokenize(text);
+        assert_eq!(terms.tokens() as usize, tokens.len());
+        let got: Vec<(String, u32, bool)> = terms.iter().map(|(t, n, w)| (t.to_string(), n, w)).collect();
+        let want: Vec<(String, u32, bool)> = [
+            ("foobar", 1, true),
+            ("foo", 2, false),
+            ("bar", 3, true),
+            ("foo_bar", 1, true),
+            ("retry", 2, true),
+            ("nd", 1, false),
+        ]
+        .iter()
+        .map(|&(t, n, w)| (t.to_string(), n, w))
+        .collect();
+        assert_eq!(got, want);
+        // `bar` is a part twice and a whole once: one token counted 3 times, whole. `foobar`
+        // and `foo_bar` are not words (their parts are); nor is the second `retry`, followed
+        // by `nd`, the part of `aNd` whose whole is a stopword: the rule looks at the next
+        // token only, as the static model always has.
+        let words: Vec<(String, u32)> = terms.words().map(|(t, n)| (t.to_string(), n)).collect();
+        assert_eq!(words, [("foo", 2), ("bar", 3), ("retry", 1), ("nd", 1)].map(|(t, n)| (t.to_string(), n)));
+        assert!(analyze("  ;; {} 42 ").is_empty());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use super::static_model::{MODEL_BLAKE3, MODEL_NAME, ModelError, StaticModel};
 use super::{EmbeddingProvider, ModelId};
 use crate::error::ProviderError;
-use crate::lexical::TermTable;
+use crate::lexical::{TermTable, TextTerms};
 use crate::model::Embedding;
 
 /// The provider name of the built-in embedder.
@@ -81,143 +81,78 @@ impl BuiltinEmbedder {
     /// # Errors
     /// The shipped model failed its checksum or is malformed.
     pub fn embed_one(&self, text: &str) -> Result<Embedding, ModelError> {
-        thread_local! {
-            static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
-        }
-        let model = if self.semantic_dims > 0 { Some(StaticModel::builtin()?) } else { None };
-        Ok(SCRATCH.with_borrow_mut(|scratch| self.embed_interned(text, model, scratch)))
+        self.embed_terms(&crate::lexical::analyze(text))
     }
 
-    /// The vector of `text`, from its interned tokens: the same values, bit for bit, as the
-    /// static model's and the hashing part's vectors of [`crate::lexical::tokenize`]'s tokens
-    /// mixed, but each distinct identifier is split, hashed and looked up in the vocabulary
-    /// once per thread rather than once per text.
-    fn embed_interned(&self, text: &str, model: Option<&StaticModel>, scratch: &mut Scratch) -> Embedding {
-        scratch.tokenize(text);
+    /// Embeds a text from its counted tokens ([`crate::lexical::analyze`]): what a scan does,
+    /// having counted them once for the lexical index too. The same values, bit for bit, as
+    /// the static model's and the hashing part's vectors of [`crate::lexical::tokenize`]'s
+    /// tokens mixed.
+    ///
+    /// # Errors
+    /// The shipped model failed its checksum or is malformed.
+    pub fn embed_terms(&self, terms: &TextTerms) -> Result<Embedding, ModelError> {
+        let model = if self.semantic_dims > 0 { Some(StaticModel::builtin()?) } else { None };
         let mut v = Vec::with_capacity(self.semantic_dims + self.hash_dims);
         if let Some(model) = model {
             let w = self.semantic_share.sqrt();
-            v.extend(scratch.semantic(model).into_iter().map(|x| x * w));
+            v.extend(PIECES.with_borrow_mut(|pieces| semantic(model, terms, pieces)).into_iter().map(|x| x * w));
         }
         if self.hash_dims > 0 {
             let w = (1.0 - self.semantic_share).sqrt();
-            v.extend(scratch.hashed(self.hash_dims).into_iter().map(|x| x * w));
+            let mut hashed = vec![0.0f32; self.hash_dims];
+            for (token, tf, whole) in terms.iter() {
+                add_hashed(&mut hashed, fnv1a64(token.as_bytes()), tf as f32, whole);
+            }
+            normalize(&mut hashed);
+            v.extend(hashed.into_iter().map(|x| x * w));
         }
         // Re-normalise: a text with words for one part only still gets a unit vector.
         normalize(&mut v);
-        v
+        Ok(v)
     }
 }
 
-/// An embedding thread's interned tokens, with what each distinct token costs to work out
-/// once: its hash and its WordPiece ids. Forgotten past [`MAX_SCRATCH_TERMS`].
+thread_local! {
+    /// Each thread's memo of the words it has split into WordPieces.
+    static PIECES: std::cell::RefCell<PieceMemo> = std::cell::RefCell::new(PieceMemo::default());
+}
+
+/// Words already split into WordPiece ids: each distinct word is looked up in the vocabulary
+/// once per thread (forgotten past [`MAX_MEMO_WORDS`]).
 #[derive(Default)]
-struct Scratch {
-    table: TermTable,
-    /// Per token id: [`fnv1a64`] of its text.
-    hashes: Vec<u64>,
-    /// Per token id: its WordPiece ids, a span of `pieces` ([`NOT_LOOKED_UP`] until the
-    /// static model needs them).
-    piece_spans: Vec<(u32, u32)>,
+struct PieceMemo {
+    words: TermTable,
+    /// Per word id: its pieces, a span of `pieces`.
+    spans: Vec<(u32, u32)>,
     pieces: Vec<u32>,
-    /// The current text's tokens.
-    tokens: Vec<(u32, bool)>,
-    /// Per token id: 1 + its place in `distinct` (0: not in the current text).
-    place: Vec<u32>,
-    /// The current text's distinct tokens, in order of first appearance, with their count
-    /// and whether one of them was a whole identifier.
-    distinct: Vec<(u32, f32, bool)>,
-    /// The current text's distinct words (see [`for_each_word`]) with their count.
-    words: Vec<(u32, u32)>,
 }
 
-/// The start of the pieces of a token not looked up in the vocabulary yet.
-const NOT_LOOKED_UP: u32 = u32::MAX;
+/// A thread's piece memo forgets its words past this many (bounded memory).
+const MAX_MEMO_WORDS: usize = 1 << 20;
 
-/// A thread's embedding scratch forgets its tokens past this many (bounded memory).
-const MAX_SCRATCH_TERMS: usize = 1 << 20;
-
-impl Scratch {
-    /// Interns `text`'s tokens into `tokens`, working out new tokens' hashes.
-    fn tokenize(&mut self, text: &str) {
-        if self.table.size() > MAX_SCRATCH_TERMS {
-            *self = Scratch::default();
+/// The static model's vector of a text's words ([`StaticModel::embed_tokens`] of its tokens):
+/// the mean of their pieces' vectors, each word weighted by its count, summed in order of
+/// first appearance; L2-normalised.
+fn semantic(model: &StaticModel, terms: &TextTerms, memo: &mut PieceMemo) -> Vec<f32> {
+    if memo.words.size() > MAX_MEMO_WORDS {
+        *memo = PieceMemo::default();
+    }
+    let mut acc = vec![0.0f32; model.dimensions()];
+    for (word, count) in terms.words() {
+        let id = memo.words.intern(word) as usize;
+        if id == memo.spans.len() {
+            let start = memo.pieces.len() as u32;
+            model.word_pieces(word, &mut memo.pieces);
+            memo.spans.push((start, memo.pieces.len() as u32 - start));
         }
-        self.tokens.clear();
-        let tokens = &mut self.tokens;
-        self.table.for_each_token(text, |id, whole| tokens.push((id, whole)));
-        for id in self.hashes.len()..self.table.len() {
-            let token = self.table.text(id as u32);
-            self.hashes.push(fnv1a64(token.as_bytes()));
-            self.piece_spans.push((NOT_LOOKED_UP, 0));
-        }
-        if self.place.len() < self.table.len() {
-            self.place.resize(self.table.len(), 0);
+        let (start, len) = memo.spans[id];
+        for &piece in &memo.pieces[start as usize..(start + len) as usize] {
+            model.add_piece(piece, count, &mut acc);
         }
     }
-
-    /// [`StaticModel::embed_tokens`] of the current text.
-    fn semantic(&mut self, model: &StaticModel) -> Vec<f32> {
-        self.words.clear();
-        for_each_word(&self.tokens, |id| {
-            let place = &mut self.place[id as usize];
-            if *place == 0 {
-                self.words.push((id, 0));
-                *place = self.words.len() as u32;
-            }
-            self.words[*place as usize - 1].1 += 1;
-        });
-        let mut acc = vec![0.0f32; model.dimensions()];
-        for &(id, count) in &self.words {
-            self.place[id as usize] = 0;
-            let mut span = self.piece_spans[id as usize];
-            if span.0 == NOT_LOOKED_UP {
-                let start = self.pieces.len() as u32;
-                model.word_pieces(self.table.text(id), &mut self.pieces);
-                span = (start, self.pieces.len() as u32 - start);
-                self.piece_spans[id as usize] = span;
-            }
-            let (start, len) = span;
-            for &piece in &self.pieces[start as usize..(start + len) as usize] {
-                model.add_piece(piece, count, &mut acc);
-            }
-        }
-        normalize(&mut acc);
-        acc
-    }
-
-    /// [`hash_embed`] of the current text.
-    fn hashed(&mut self, dimensions: usize) -> Vec<f32> {
-        self.distinct.clear();
-        for &(id, whole) in &self.tokens {
-            let place = &mut self.place[id as usize];
-            if *place == 0 {
-                self.distinct.push((id, 0.0, whole));
-                *place = self.distinct.len() as u32;
-            }
-            let entry = &mut self.distinct[*place as usize - 1];
-            entry.1 += 1.0;
-            entry.2 |= whole;
-        }
-        let mut v = vec![0.0f32; dimensions];
-        for &(id, tf, whole) in &self.distinct {
-            self.place[id as usize] = 0;
-            add_hashed(&mut v, self.hashes[id as usize], tf, whole);
-        }
-        normalize(&mut v);
-        v
-    }
-}
-
-/// Calls `f` with each word the static model is fed, as [`StaticModel::embed_tokens`] picks
-/// them: a whole identifier followed by its parts gives the parts only.
-fn for_each_word(tokens: &[(u32, bool)], mut f: impl FnMut(u32)) {
-    for (i, &(id, whole)) in tokens.iter().enumerate() {
-        if whole && tokens.get(i + 1).is_some_and(|n| !n.1) {
-            continue;
-        }
-        f(id);
-    }
+    normalize(&mut acc);
+    acc
 }
 
 impl Default for BuiltinEmbedder {
@@ -233,6 +168,22 @@ impl EmbeddingProvider for BuiltinEmbedder {
             .iter()
             .map(|t| {
                 self.embed_one(t)
+                    .map_err(|e| ProviderError::Permanent { provider: BUILTIN_PROVIDER.into(), message: e.to_string() })
+            })
+            .collect()
+    }
+    async fn embed_analyzed(
+        &self,
+        texts: &[String],
+        terms: &[std::sync::Arc<TextTerms>],
+    ) -> Result<Vec<Embedding>, ProviderError> {
+        if terms.len() != texts.len() {
+            return self.embed(texts).await;
+        }
+        terms
+            .iter()
+            .map(|t| {
+                self.embed_terms(t)
                     .map_err(|e| ProviderError::Permanent { provider: BUILTIN_PROVIDER.into(), message: e.to_string() })
             })
             .collect()
@@ -257,7 +208,7 @@ impl EmbeddingProvider for BuiltinEmbedder {
 }
 
 /// The feature-hashing vector of a text's tokens, L2-normalised (the reference for
-/// [`Scratch::hashed`]).
+/// [`BuiltinEmbedder::embed_terms`]'s hashing part).
 #[cfg(test)]
 fn hash_embed<T: crate::lexical::TokenLike>(tokens: &[T], dimensions: usize) -> Vec<f32> {
     use std::collections::HashMap;
@@ -400,17 +351,16 @@ mod tests {
     }
 
     #[test]
-    fn a_full_scratch_starts_afresh_with_the_same_vectors() {
-        let e = BuiltinEmbedder::default();
-        let model = Some(StaticModel::builtin().unwrap());
-        let mut scratch = Scratch::default();
-        let text = "fn retry_with_backoff(request: &Request, attempts: u32) -> Response";
-        let first = e.embed_interned(text, model, &mut scratch);
-        let filler: String = (0..MAX_SCRATCH_TERMS / 2 + 1).map(|i| format!("word{i}x ")).collect();
-        e.embed_interned(&filler, model, &mut scratch);
-        assert!(scratch.table.size() > MAX_SCRATCH_TERMS);
-        assert_eq!(e.embed_interned(text, model, &mut scratch), first);
-        assert!(scratch.table.size() < 100, "{}", scratch.table.size());
+    fn a_full_piece_memo_starts_afresh_with_the_same_vectors() {
+        let model = StaticModel::builtin().unwrap();
+        let mut memo = PieceMemo::default();
+        let text = crate::lexical::analyze("fn retry_with_backoff(request: &Request, attempts: u32) -> Response");
+        let first = semantic(model, &text, &mut memo);
+        let filler: String = (0..MAX_MEMO_WORDS + 1).map(|i| format!("w{i} ")).collect();
+        semantic(model, &crate::lexical::analyze(&filler), &mut memo);
+        assert!(memo.words.size() > MAX_MEMO_WORDS);
+        assert_eq!(semantic(model, &text, &mut memo), first);
+        assert!(memo.words.size() < 100, "{}", memo.words.size());
     }
 
     #[test]

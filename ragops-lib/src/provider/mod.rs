@@ -9,6 +9,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ProviderError;
+use crate::lexical::TextTerms;
 use crate::model::Embedding;
 
 pub mod builtin;
@@ -46,6 +47,17 @@ pub trait EmbeddingProvider: Send + Sync + fmt::Debug {
     /// Embeds one batch; output order = input order, one vector per text, each of
     /// [`dimensions`](Self::dimensions) values.
     async fn embed(&self, texts: &[String]) -> Result<Vec<Embedding>, ProviderError>;
+    /// [`embed`](Self::embed) for texts whose tokens a scan has already counted (`terms[i]` is
+    /// [`crate::lexical::analyze`] of `texts[i]`, for the lexical index): a provider that works
+    /// from those tokens (the built-in one) need not tokenize again. The default ignores them.
+    async fn embed_analyzed(
+        &self,
+        texts: &[String],
+        terms: &[Arc<TextTerms>],
+    ) -> Result<Vec<Embedding>, ProviderError> {
+        let _ = terms;
+        self.embed(texts).await
+    }
     /// The model: recorded in the index metadata and part of the embedding cache key.
     fn model(&self) -> &ModelId;
     /// Length of every vector.
@@ -161,6 +173,13 @@ impl<T: EmbeddingProvider + ?Sized> EmbeddingProvider for Arc<T> {
     async fn embed(&self, texts: &[String]) -> Result<Vec<Embedding>, ProviderError> {
         (**self).embed(texts).await
     }
+    async fn embed_analyzed(
+        &self,
+        texts: &[String],
+        terms: &[Arc<TextTerms>],
+    ) -> Result<Vec<Embedding>, ProviderError> {
+        (**self).embed_analyzed(texts, terms).await
+    }
     fn model(&self) -> &ModelId {
         (**self).model()
     }
@@ -182,6 +201,13 @@ impl<T: EmbeddingProvider + ?Sized> EmbeddingProvider for Arc<T> {
 impl<T: EmbeddingProvider + ?Sized> EmbeddingProvider for Box<T> {
     async fn embed(&self, texts: &[String]) -> Result<Vec<Embedding>, ProviderError> {
         (**self).embed(texts).await
+    }
+    async fn embed_analyzed(
+        &self,
+        texts: &[String],
+        terms: &[Arc<TextTerms>],
+    ) -> Result<Vec<Embedding>, ProviderError> {
+        (**self).embed_analyzed(texts, terms).await
     }
     fn model(&self) -> &ModelId {
         (**self).model()

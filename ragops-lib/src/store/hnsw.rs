@@ -427,7 +427,12 @@ impl IndexStore for HnswStore {
             use rayon::prelude::*;
             batch
                 .par_iter()
-                .map(|u| lexical::analyze_chunks(u.chunks.iter().map(|c| &c.chunk), u.history.as_deref()))
+                .map(|u| {
+                    lexical::analyze_chunks(
+                        u.chunks.iter().map(|c| (&c.chunk, c.terms.as_deref())),
+                        u.history.as_deref(),
+                    )
+                })
                 .collect()
         };
         for (update, terms) in batch.into_iter().zip(analyzed) {

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::lexical::{TermTable, tokenize};
+use crate::lexical::{TermTable, TextTerms, tokenize};
 use crate::model::Chunk;
 
 /// Number of fields: text, path, symbol, history.
@@ -173,13 +173,14 @@ struct FieldTokens {
 /// Tokenizes a chunk's fields (pure: runs in parallel before the chunks are added in order).
 #[cfg(test)]
 pub(crate) fn analyze(chunk: &Chunk, history: Option<&str>) -> ChunkTerms {
-    analyze_chunks(std::slice::from_ref(chunk), history).pop().unwrap_or_default()
+    analyze_chunks([(chunk, None)], history).pop().unwrap_or_default()
 }
 
 /// Tokenizes the fields of a file's chunks; the path and history fields, the same for every
-/// chunk of a file, are tokenized once.
+/// chunk of a file, are tokenized once, and a text whose tokens the scan already counted
+/// (`Some` terms) is not tokenized again.
 pub(crate) fn analyze_chunks<'c>(
-    chunks: impl IntoIterator<Item = &'c Chunk>,
+    chunks: impl IntoIterator<Item = (&'c Chunk, Option<&'c TextTerms>)>,
     history: Option<&str>,
 ) -> Vec<ChunkTerms> {
     let mut out = Vec::new();
@@ -190,18 +191,28 @@ pub(crate) fn analyze_chunks<'c>(
         }
         let history = analyzer.field_tokens(history.unwrap_or_default(), false);
         let mut path: Option<(&str, FieldTokens)> = None;
-        for chunk in chunks {
+        for (chunk, text_terms) in chunks {
             if path.as_ref().is_none_or(|(p, _)| *p != chunk.path) {
                 path = Some((&chunk.path, analyzer.field_tokens(&chunk.path, true)));
             }
             let mut lengths = [0u32; FIELD_COUNT];
             let Analyzer { table, counts, touched } = analyzer;
-            for (field, text) in [(0, chunk.text.as_str()), (2, chunk.symbol.as_deref().unwrap_or_default())] {
-                table.for_each_token(text, |id, _whole| {
-                    lengths[field] += 1;
-                    count(counts, touched, id, field, 1);
-                });
+            match text_terms {
+                Some(terms) => {
+                    lengths[0] = terms.tokens();
+                    for (term, n, _whole) in terms.iter() {
+                        count(counts, touched, table.intern(term), 0, n);
+                    }
+                }
+                None => table.for_each_token(&chunk.text, |id, _whole| {
+                    lengths[0] += 1;
+                    count(counts, touched, id, 0, 1);
+                }),
             }
+            table.for_each_token(chunk.symbol.as_deref().unwrap_or_default(), |id, _whole| {
+                lengths[2] += 1;
+                count(counts, touched, id, 2, 1);
+            });
             for (field, tokens) in [(1, path.as_ref().map(|(_, t)| t)), (HISTORY_FIELD, Some(&history))] {
                 let Some(tokens) = tokens else { continue };
                 lengths[field] += tokens.len;
@@ -480,8 +491,16 @@ mod tests {
             Chunk::new("src/http_client/retryPolicy.rs", LineRange::new(3, 4), "rust", "let client = Client::new();"),
         ];
         let history = "Fix retry of the HTTP client";
-        let analysed = analyze_chunks(&chunks, Some(history));
-        for (chunk, terms) in chunks.iter().zip(analysed) {
+        let counted: Vec<TextTerms> = chunks.iter().map(|c| crate::lexical::analyze(&c.text)).collect();
+        let tokenized = analyze_chunks(chunks.iter().map(|c| (c, None)), Some(history));
+        // A scan hands the texts' tokens counted already: the same terms.
+        let from_counts = analyze_chunks(chunks.iter().zip(&counted).map(|(c, t)| (c, Some(t))), Some(history));
+        assert_eq!(tokenized.len(), from_counts.len());
+        for (a, b) in tokenized.iter().zip(&from_counts) {
+            assert_eq!(a.iter().collect::<Vec<_>>(), b.iter().collect::<Vec<_>>());
+            assert_eq!(a.lengths, b.lengths);
+        }
+        for (chunk, terms) in chunks.iter().zip(tokenized) {
             let mut expected: HashMap<String, [u32; FIELD_COUNT]> = HashMap::new();
             let mut lengths = [0u32; FIELD_COUNT];
             let symbol = chunk.symbol.clone().unwrap_or_default();

@@ -203,7 +203,10 @@ impl SegmentBuilder {
 
     /// Adds a file's chunks; returns the ordinal of its first chunk.
     pub(crate) fn add_file(&mut self, update: FileUpdate) -> Result<u32, StoreError> {
-        let terms = lexical::analyze_chunks(update.chunks.iter().map(|c| &c.chunk), update.history.as_deref());
+        let terms = lexical::analyze_chunks(
+            update.chunks.iter().map(|c| (&c.chunk, c.terms.as_deref())),
+            update.history.as_deref(),
+        );
         self.add_analyzed_file(update, terms)
     }
 
