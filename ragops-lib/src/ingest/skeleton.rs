@@ -664,33 +664,3 @@ mod tests {
         assert_eq!(ranges[2].start_point, Point::new(8, 0));
     }
 }
-#[cfg(test)]
-mod scratch_stats {
-    #[test]
-    #[ignore]
-    fn hidden_fraction() {
-        let root = std::env::var("STATS_ROOT").unwrap();
-        let out = std::process::Command::new("git").args(["ls-files", "*.rs"]).current_dir(&root).output().unwrap();
-        let (mut total, mut hidden, mut none, mut blocks, mut comments) = (0usize, 0usize, 0usize, 0usize, 0usize);
-        for f in String::from_utf8(out.stdout).unwrap().lines() {
-            let Ok(text) = std::fs::read_to_string(format!("{root}/{f}")) else { continue };
-            total += text.len();
-            match super::gaps(&text, super::Flavour::Rust, 60, 3000) {
-                Some(g) => {
-                    for g in g {
-                        hidden += g.end - g.start;
-                        match g.kind {
-                            super::GapKind::Block => blocks += g.end - g.start,
-                            _ => comments += g.end - g.start,
-                        }
-                    }
-                }
-                None => none += text.len(),
-            }
-        }
-        println!(
-            "total {total} hidden {hidden} ({:.1}%) blocks {blocks} comments {comments} unlexed {none}",
-            100.0 * hidden as f64 / total as f64
-        );
-    }
-}

@@ -119,24 +119,33 @@ thread_local! {
 }
 
 /// Words already split into WordPiece ids: each distinct word is looked up in the vocabulary
-/// once per thread (forgotten past [`MAX_MEMO_WORDS`]).
-#[derive(Default)]
+/// once per thread (all forgotten past `max_words`).
 struct PieceMemo {
+    max_words: usize,
     words: TermTable,
     /// Per word id: its pieces, a span of `pieces`.
     spans: Vec<(u32, u32)>,
     pieces: Vec<u32>,
 }
 
-/// A thread's piece memo forgets its words past this many (bounded memory).
-const MAX_MEMO_WORDS: usize = 1 << 20;
+impl Default for PieceMemo {
+    fn default() -> Self {
+        PieceMemo::with_max_words(1 << 20)
+    }
+}
+
+impl PieceMemo {
+    fn with_max_words(max_words: usize) -> Self {
+        PieceMemo { max_words, words: TermTable::default(), spans: Vec::new(), pieces: Vec::new() }
+    }
+}
 
 /// The static model's vector of a text's words ([`StaticModel::embed_tokens`] of its tokens):
 /// the mean of their pieces' vectors, each word weighted by its count, summed in order of
 /// first appearance; L2-normalised.
 fn semantic(model: &StaticModel, terms: &TextTerms, memo: &mut PieceMemo) -> Vec<f32> {
-    if memo.words.size() > MAX_MEMO_WORDS {
-        *memo = PieceMemo::default();
+    if memo.words.size() > memo.max_words {
+        *memo = PieceMemo::with_max_words(memo.max_words);
     }
     let mut acc = vec![0.0f32; model.dimensions()];
     for (word, count) in terms.words() {
@@ -353,12 +362,12 @@ mod tests {
     #[test]
     fn a_full_piece_memo_starts_afresh_with_the_same_vectors() {
         let model = StaticModel::builtin().unwrap();
-        let mut memo = PieceMemo::default();
+        let mut memo = PieceMemo::with_max_words(1000);
         let text = crate::lexical::analyze("fn retry_with_backoff(request: &Request, attempts: u32) -> Response");
         let first = semantic(model, &text, &mut memo);
-        let filler: String = (0..MAX_MEMO_WORDS + 1).map(|i| format!("w{i} ")).collect();
+        let filler: String = (0..1001).map(|i| format!("w{i} ")).collect();
         semantic(model, &crate::lexical::analyze(&filler), &mut memo);
-        assert!(memo.words.size() > MAX_MEMO_WORDS);
+        assert!(memo.words.size() > 1000);
         assert_eq!(semantic(model, &text, &mut memo), first);
         assert!(memo.words.size() < 100, "{}", memo.words.size());
     }
