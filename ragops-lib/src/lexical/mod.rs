@@ -3,7 +3,7 @@
 mod terms;
 mod tokenize;
 
-pub use terms::{TermTable, TextTerms, analyze};
+pub use terms::{TermTable, TextTerms, analyze, fnv1a64};
 
 pub use tokenize::{
     Token, TokenLike, TokenRef, for_each_token, is_stopword, stopwords, tokenize, tokenize_into, tokenize_path,

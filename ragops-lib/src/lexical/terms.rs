@@ -21,7 +21,9 @@ pub struct TermTable {
     /// The distinct tokens' texts, one after another; token `id` ends at `token_ends[id]`.
     token_text: String,
     token_ends: Vec<u32>,
-    /// Token ids, hashed by their text.
+    /// Per token id: [`fnv1a64`] of its text.
+    token_hashes: Vec<u64>,
+    /// Token ids, by [`fnv1a64`] of their text (mixed: see [`bucket`]).
     ids: HashTable<u32>,
     scratch: Scratch,
     /// [`analyze`](Self::analyze)'s buffers: the text's tokens, and per token id 1 + its place
@@ -69,17 +71,31 @@ impl TermTable {
 
     /// The id of a token's text (interned if new).
     pub fn intern(&mut self, token: &str) -> u32 {
-        let hash = hash_bytes(token.as_bytes());
+        self.intern_hashed(token, fnv1a64(token.as_bytes()))
+    }
+
+    /// [`intern`](Self::intern) of a token whose [`fnv1a64`] is known (a [`TextTerms`] carries
+    /// its tokens' hashes): no hashing.
+    pub fn intern_hashed(&mut self, token: &str, fnv: u64) -> u32 {
         let (text, ends) = (&self.token_text, &self.token_ends);
-        if let Some(&id) = self.ids.find(hash, |&id| token_at(text, ends, id) == token) {
+        if let Some(&id) = self.ids.find(bucket(fnv), |&id| token_at(text, ends, id) == token) {
             return id;
         }
         let id = self.token_ends.len() as u32;
         self.token_text.push_str(token);
         self.token_ends.push(self.token_text.len() as u32);
-        let (text, ends) = (&self.token_text, &self.token_ends);
-        self.ids.insert_unique(hash, id, |&id| hash_bytes(token_at(text, ends, id).as_bytes()));
+        self.token_hashes.push(fnv);
+        let hashes = &self.token_hashes;
+        self.ids.insert_unique(bucket(fnv), id, |&id| bucket(hashes[id as usize]));
         id
+    }
+
+    /// [`fnv1a64`] of token `id`'s text.
+    ///
+    /// # Panics
+    /// If `id` was not given by this table (since its last [`clear`](Self::clear)).
+    pub fn hash(&self, id: u32) -> u64 {
+        self.token_hashes[id as usize]
     }
 
     /// The text of token `id`.
@@ -123,7 +139,12 @@ impl TermTable {
             let place = &mut self.term_place[id as usize];
             if *place == 0 {
                 out.text.push_str(token_at(&self.token_text, &self.token_ends, id));
-                out.terms.push(TermCount { end: out.text.len() as u32, count: 0, whole: false });
+                out.terms.push(TermCount {
+                    end: out.text.len() as u32,
+                    hash: self.token_hashes[id as usize],
+                    count: 0,
+                    whole: false,
+                });
                 *place = out.terms.len() as u32;
             }
             let term = &mut out.terms[*place as usize - 1];
@@ -189,6 +210,8 @@ pub struct TextTerms {
 struct TermCount {
     /// Where its text ends in [`TextTerms::text`].
     end: u32,
+    /// [`fnv1a64`] of its text.
+    hash: u64,
     count: u32,
     whole: bool,
 }
@@ -221,11 +244,24 @@ impl TextTerms {
         (0..self.terms.len()).map(|i| (self.term(i), self.terms[i].count, self.terms[i].whole))
     }
 
+    /// [`iter`](Self::iter) with each token's [`fnv1a64`] (the `u64`).
+    pub fn iter_hashed(&self) -> impl Iterator<Item = (&str, u64, u32, bool)> {
+        (0..self.terms.len()).map(|i| {
+            let t = self.terms[i];
+            (self.term(i), t.hash, t.count, t.whole)
+        })
+    }
+
     /// The words of the text as a static embedding model reads them, distinct, in order of
     /// first appearance, with their counts: every token, except a whole identifier directly
     /// followed by its parts (the parts stand for it).
     pub fn words(&self) -> impl Iterator<Item = (&str, u32)> {
         self.words.iter().map(|&(i, n)| (self.term(i as usize), n))
+    }
+
+    /// [`words`](Self::words) with each word's [`fnv1a64`] (the `u64`).
+    pub fn words_hashed(&self) -> impl Iterator<Item = (&str, u64, u32)> {
+        self.words.iter().map(|&(i, n)| (self.term(i as usize), self.terms[i as usize].hash, n))
     }
 }
 
@@ -253,6 +289,24 @@ fn for_each_word(tokens: &[(u32, bool)], mut f: impl FnMut(u32)) {
         }
         f(id);
     }
+}
+
+/// FNV-1a (64 bits) of a token's bytes: the hash a [`TextTerms`] carries for each token (the
+/// built-in embedder's feature hashing picks its buckets with it, and tables of tokens look
+/// tokens up by it without hashing them again).
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// A table's hash from an [`fnv1a64`]: FNV's low bits depend only on the bytes' low bits, and
+/// a hash table picks buckets with the low bits, so the high bits are folded in.
+fn bucket(fnv: u64) -> u64 {
+    (fnv ^ (fnv >> 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ fnv
 }
 
 fn token_at<'a>(text: &'a str, ends: &[u32], id: u32) -> &'a str {

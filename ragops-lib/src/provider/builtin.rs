@@ -101,8 +101,8 @@ impl BuiltinEmbedder {
         if self.hash_dims > 0 {
             let w = (1.0 - self.semantic_share).sqrt();
             let mut hashed = vec![0.0f32; self.hash_dims];
-            for (token, tf, whole) in terms.iter() {
-                add_hashed(&mut hashed, fnv1a64(token.as_bytes()), tf as f32, whole);
+            for (_, hash, tf, whole) in terms.iter_hashed() {
+                add_hashed(&mut hashed, hash, tf as f32, whole);
             }
             normalize(&mut hashed);
             v.extend(hashed.into_iter().map(|x| x * w));
@@ -148,8 +148,8 @@ fn semantic(model: &StaticModel, terms: &TextTerms, memo: &mut PieceMemo) -> Vec
         *memo = PieceMemo::with_max_words(memo.max_words);
     }
     let mut acc = vec![0.0f32; model.dimensions()];
-    for (word, count) in terms.words() {
-        let id = memo.words.intern(word) as usize;
+    for (word, hash, count) in terms.words_hashed() {
+        let id = memo.words.intern_hashed(word, hash) as usize;
         if id == memo.spans.len() {
             let start = memo.pieces.len() as u32;
             model.word_pieces(word, &mut memo.pieces);
@@ -234,7 +234,7 @@ fn hash_embed<T: crate::lexical::TokenLike>(tokens: &[T], dimensions: usize) -> 
     }
     let mut v = vec![0.0f32; dimensions];
     for (token, tf, whole) in weights {
-        add_hashed(&mut v, fnv1a64(token.as_bytes()), tf, whole);
+        add_hashed(&mut v, crate::lexical::fnv1a64(token.as_bytes()), tf, whole);
     }
     normalize(&mut v);
     v
@@ -247,15 +247,6 @@ fn add_hashed(v: &mut [f32], hash: u64, tf: f32, whole: bool) {
     let sign = if hash >> 63 == 1 { -1.0 } else { 1.0 };
     let w = (1.0 + tf.ln()) * if whole { 1.0 } else { PART_WEIGHT };
     v[bucket] += sign * w;
-}
-
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }
 
 /// Scales a vector to unit length (a zero vector stays zero).

@@ -200,8 +200,8 @@ pub(crate) fn analyze_chunks<'c>(
             match text_terms {
                 Some(terms) => {
                     lengths[0] = terms.tokens();
-                    for (term, n, _whole) in terms.iter() {
-                        count(counts, touched, table.intern(term), 0, n);
+                    for (term, hash, n, _whole) in terms.iter_hashed() {
+                        count(counts, touched, table.intern_hashed(term, hash), 0, n);
                     }
                 }
                 None => table.for_each_token(&chunk.text, |id, _whole| {
