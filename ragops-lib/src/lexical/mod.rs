@@ -3,6 +3,7 @@
 mod terms;
 mod tokenize;
 
+pub(crate) use terms::bucket as table_hash;
 pub use terms::{TermTable, TextTerms, analyze, fnv1a64};
 
 pub use tokenize::{

@@ -303,9 +303,9 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
     h
 }
 
-/// A table's hash from an [`fnv1a64`]: FNV's low bits depend only on the bytes' low bits, and
-/// a hash table picks buckets with the low bits, so the high bits are folded in.
-fn bucket(fnv: u64) -> u64 {
+/// A hash table's hash from an [`fnv1a64`]: FNV's low bits depend only on the bytes' low bits,
+/// and a hash table picks buckets with the low bits, so the high bits are folded in.
+pub(crate) fn bucket(fnv: u64) -> u64 {
     (fnv ^ (fnv >> 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ fnv
 }
 

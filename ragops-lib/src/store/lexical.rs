@@ -14,7 +14,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::lexical::{TermTable, TextTerms, tokenize};
+use hashbrown::HashTable;
+
+use crate::lexical::{TermTable, TextTerms, table_hash, tokenize};
 use crate::model::Chunk;
 
 /// Number of fields: text, path, symbol, history.
@@ -86,19 +88,25 @@ use crate::fxhash::FxBuild;
 #[derive(Debug, Default)]
 pub(crate) struct ChunkTerms {
     text: String,
-    /// Per term: where it ends in `text`, and its frequencies.
-    terms: Vec<(u32, [u32; FIELD_COUNT])>,
+    /// Per term: where it ends in `text`, its frequencies, and its [`fnv1a64`](crate::lexical::fnv1a64).
+    terms: Vec<(u32, [u32; FIELD_COUNT], u64)>,
     lengths: [u32; FIELD_COUNT],
 }
 
 impl ChunkTerms {
     /// Each distinct term with its frequency in each field.
+    #[cfg(test)]
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &[u32; FIELD_COUNT])> {
+        self.iter_hashed().map(|(term, tf, _)| (term, tf))
+    }
+
+    /// [`iter`](Self::iter) with each term's [`fnv1a64`](crate::lexical::fnv1a64).
+    fn iter_hashed(&self) -> impl Iterator<Item = (&str, &[u32; FIELD_COUNT], u64)> {
         let mut start = 0usize;
-        self.terms.iter().map(move |(end, tf)| {
+        self.terms.iter().map(move |(end, tf, hash)| {
             let term = &self.text[start..*end as usize];
             start = *end as usize;
-            (term, tf)
+            (term, tf, *hash)
         })
     }
 }
@@ -141,7 +149,7 @@ impl Analyzer {
         out.terms.reserve(self.touched.len());
         for id in self.touched.drain(..) {
             out.text.push_str(self.table.text(id));
-            out.terms.push((out.text.len() as u32, std::mem::take(&mut self.counts[id as usize])));
+            out.terms.push((out.text.len() as u32, std::mem::take(&mut self.counts[id as usize]), self.table.hash(id)));
         }
         out
     }
@@ -226,11 +234,21 @@ pub(crate) fn analyze_chunks<'c>(
     out
 }
 
-/// Builds a segment's lexical index as chunks are added.
-#[derive(Debug, Default)]
+/// Builds a segment's lexical index as chunks are added (serially, in ordinal order: so the
+/// terms come with their hashes, computed on the analysing threads).
+#[derive(Default)]
 pub(crate) struct LexicalBuilder {
-    postings: HashMap<String, Vec<Posting>, FxBuild>,
+    /// Indices into `terms`, by [`table_hash`] of their text's [`fnv1a64`](crate::lexical::fnv1a64).
+    index: HashTable<u32>,
+    /// Per term: its text, its [`fnv1a64`](crate::lexical::fnv1a64), its postings.
+    terms: Vec<(String, u64, Vec<Posting>)>,
     lengths: Vec<[u32; FIELD_COUNT]>,
+}
+
+impl std::fmt::Debug for LexicalBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LexicalBuilder").field("terms", &self.terms.len()).field("chunks", &self.lengths.len()).finish()
+    }
 }
 
 impl LexicalBuilder {
@@ -241,11 +259,15 @@ impl LexicalBuilder {
 
     /// Adds chunk `ord`'s analysed terms; chunks must come in ordinal order.
     pub(crate) fn add_terms(&mut self, ord: u32, terms: ChunkTerms) {
-        for (term, tf) in terms.iter() {
-            match self.postings.get_mut(term) {
-                Some(list) => list.push((ord, *tf)),
+        for (term, tf, hash) in terms.iter_hashed() {
+            let known = &self.terms;
+            match self.index.find(table_hash(hash), |&i| known[i as usize].0 == term) {
+                Some(&i) => self.terms[i as usize].2.push((ord, *tf)),
                 None => {
-                    self.postings.insert(term.to_string(), vec![(ord, *tf)]);
+                    let i = self.terms.len() as u32;
+                    self.terms.push((term.to_string(), hash, vec![(ord, *tf)]));
+                    let known = &self.terms;
+                    self.index.insert_unique(table_hash(hash), i, |&i| table_hash(known[i as usize].1));
                 }
             }
         }
@@ -256,10 +278,10 @@ impl LexicalBuilder {
     /// Serialises into (dictionary bytes, postings bytes).
     pub(crate) fn finish(self) -> (LexDict, Vec<u8>) {
         let mut postings = Vec::new();
-        let mut terms = Vec::with_capacity(self.postings.len());
-        let mut sorted: Vec<(String, Vec<Posting>)> = self.postings.into_iter().collect();
+        let mut terms = Vec::with_capacity(self.terms.len());
+        let mut sorted = self.terms;
         sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (term, list) in sorted {
+        for (term, _, list) in sorted {
             let offset = postings.len() as u64;
             let mut prev = 0u32;
             for (ord, tf) in &list {
