@@ -142,7 +142,7 @@ impl CodeChunker {
             // A second attempt re-parses only around the blocks it reads now.
             let tree = parse(grammar, text, &skeleton::included_ranges(text.len(), end, &gaps), previous.as_ref())?;
             let root = tree.root_node();
-            if root.has_error() {
+            if root.has_error() && !tolerates_errors(grammar, path, &tree, text.len()) {
                 return None;
             }
             // The parser must agree: each skipped block's braces are two tokens of one node,
@@ -384,6 +384,14 @@ fn parse(grammar: Grammar, text: &str, ranges: &[Range], old: Option<&Tree>) -> 
 /// How many bytes of the text syntax errors cover (the whole text when the root is an
 /// error); a missing token counts as one byte. A file where they cover a quarter or more is not
 /// worth following and falls back to line windows.
+/// Whether a skeleton parse with syntax errors may stand for the whole parse: as a whole
+/// parse is, when under a quarter of the file is in errors (a macro the grammar does not know,
+/// mostly in C) — the whole parse would have those errors too, and more inside the skipped
+/// bodies. Not for a C header, which the whole parse also tries as C++.
+fn tolerates_errors(grammar: Grammar, path: &str, tree: &Tree, len: usize) -> bool {
+    !(grammar == Grammar::C && path.ends_with(".h")) && error_bytes(tree, len).saturating_mul(4) < len.max(1)
+}
+
 fn error_bytes(tree: &Tree, len: usize) -> usize {
     let root = tree.root_node();
     if !root.has_error() {
@@ -1393,6 +1401,28 @@ export function App({ name }: { name: string }) {
         let fast = fast.expect("the skeleton path copes");
         assert_eq!(spans(&fast), spans(&whole.expect("whole parse")));
         assert!(fast.iter().filter(|c| c.symbol.as_deref() == Some("fn second")).count() >= 2, "{:?}", spans(&fast));
+    }
+
+    #[test]
+    fn a_skeleton_parse_with_a_few_errors_stands() {
+        // A macro the grammar does not know, outside the bodies: the whole parse has that
+        // error too; the skeleton is trusted as the whole parse would be (under a quarter of
+        // the file in errors).
+        let body = "    int b = a + 1;\n    if (b > 3) {\n        b = 3;\n    }\n    return b;\n";
+        let text = format!(
+            "#include \"curl.h\"\n\nUNITTEST_PREFIX(setup) CURL_MAGIC\n\nstatic int first(int a) {{\n{body}}}\n\nstatic int second(int a) {{\n{body}}}\n"
+        );
+        assert!(parse(Grammar::C, &text, &[], None).unwrap().root_node().has_error());
+        let (fast, whole) = both_paths("lib/unit.c", "c", &text, 8);
+        let fast = fast.expect("the skeleton parse stands despite the error");
+        let symbols: Vec<_> = fast.iter().filter_map(|c| c.symbol.as_deref()).collect();
+        assert_eq!(symbols, ["function first", "function second"], "{:?}", spans(&fast));
+        assert_eq!(spans(&fast), spans(&whole.expect("whole parse")));
+        // A header with errors is parsed whole (it also gets a try as C++).
+        assert!(both_paths("lib/unit.h", "c", &text, 8).0.is_none());
+        // Mostly errors: no structure from the skeleton.
+        let garbage = format!("{}\nstatic int first(int a) {{\n{body}}}\n", "@@ ## $$ %% !!\n".repeat(40));
+        assert!(both_paths("lib/garbage.c", "c", &garbage, 8).0.is_none());
     }
 
     #[test]
