@@ -120,6 +120,10 @@ struct Analyzer {
     /// Per term id, the current chunk's frequencies (zero outside `touched`).
     counts: Vec<[u32; FIELD_COUNT]>,
     touched: Vec<u32>,
+    /// Places in `touched`, by [`table_hash`] of their term's hash: merges a text's counted
+    /// tokens with the other fields' without interning each of them.
+    merge: HashTable<u32>,
+    merged: Vec<bool>,
 }
 
 /// An analyzer forgets its words past this many (memory stays bounded on huge corpora).
@@ -150,6 +154,40 @@ impl Analyzer {
         for id in self.touched.drain(..) {
             out.text.push_str(self.table.text(id));
             out.terms.push((out.text.len() as u32, std::mem::take(&mut self.counts[id as usize]), self.table.hash(id)));
+        }
+        out
+    }
+
+    /// [`take`](Self::take) with the text's counted tokens (field 0) merged in: the other
+    /// fields' few terms go in a small table, the text's are looked up there by their hash.
+    fn take_with(&mut self, lengths: [u32; FIELD_COUNT], text: &TextTerms) -> ChunkTerms {
+        let Analyzer { table, counts, touched, merge, merged } = self;
+        merge.clear();
+        merged.clear();
+        merged.resize(touched.len(), false);
+        for (place, &id) in touched.iter().enumerate() {
+            merge.insert_unique(table_hash(table.hash(id)), place as u32, |&p| {
+                table_hash(table.hash(touched[p as usize]))
+            });
+        }
+        let mut out = ChunkTerms { lengths, ..Default::default() };
+        out.terms.reserve(text.len() + touched.len());
+        for (term, hash, n, _whole) in text.iter_hashed() {
+            let mut tf = [0; FIELD_COUNT];
+            if let Some(&place) = merge.find(table_hash(hash), |&p| table.text(touched[p as usize]) == term) {
+                tf = counts[touched[place as usize] as usize];
+                merged[place as usize] = true;
+            }
+            tf[0] += n;
+            out.text.push_str(term);
+            out.terms.push((out.text.len() as u32, tf, hash));
+        }
+        for (place, id) in touched.drain(..).enumerate() {
+            let tf = std::mem::take(&mut counts[id as usize]);
+            if !merged[place] {
+                out.text.push_str(table.text(id));
+                out.terms.push((out.text.len() as u32, tf, table.hash(id)));
+            }
         }
         out
     }
@@ -204,14 +242,10 @@ pub(crate) fn analyze_chunks<'c>(
                 path = Some((&chunk.path, analyzer.field_tokens(&chunk.path, true)));
             }
             let mut lengths = [0u32; FIELD_COUNT];
-            let Analyzer { table, counts, touched } = analyzer;
+            let Analyzer { table, counts, touched, .. } = analyzer;
             match text_terms {
-                Some(terms) => {
-                    lengths[0] = terms.tokens();
-                    for (term, hash, n, _whole) in terms.iter_hashed() {
-                        count(counts, touched, table.intern_hashed(term, hash), 0, n);
-                    }
-                }
+                // Merged in `take`.
+                Some(terms) => lengths[0] = terms.tokens(),
                 None => table.for_each_token(&chunk.text, |id, _whole| {
                     lengths[0] += 1;
                     count(counts, touched, id, 0, 1);
@@ -228,7 +262,10 @@ pub(crate) fn analyze_chunks<'c>(
                     count(counts, touched, id, field, n);
                 }
             }
-            out.push(analyzer.take(lengths));
+            out.push(match text_terms {
+                Some(terms) => analyzer.take_with(lengths, terms),
+                None => analyzer.take(lengths),
+            });
         }
     });
     out
