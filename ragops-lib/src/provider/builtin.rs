@@ -122,10 +122,30 @@ thread_local! {
 /// once per thread (all forgotten past `max_words`).
 struct PieceMemo {
     max_words: usize,
+    /// Short words with few pieces, in a direct-mapped cache whose keys are inline (the common
+    /// words of a corpus stay in the processor's cache; no pointer to follow); then the
+    /// table of every word.
+    recent: Vec<RecentWord>,
     words: TermTable,
     /// Per word id: its pieces, a span of `pieces`.
     spans: Vec<(u32, u32)>,
     pieces: Vec<u32>,
+}
+
+/// Slots of [`PieceMemo::recent`].
+const RECENT_SLOTS: usize = 1 << 14;
+/// The longest word [`PieceMemo::recent`] holds.
+const RECENT_WORD_BYTES: usize = 22;
+
+/// A word and its pieces in [`PieceMemo::recent`].
+#[derive(Clone, Copy, Default)]
+struct RecentWord {
+    hash: u64,
+    /// 0: an empty slot (words are never empty).
+    len: u8,
+    pieces_len: u8,
+    word: [u8; RECENT_WORD_BYTES],
+    pieces: [u32; 4],
 }
 
 impl Default for PieceMemo {
@@ -136,7 +156,40 @@ impl Default for PieceMemo {
 
 impl PieceMemo {
     fn with_max_words(max_words: usize) -> Self {
-        PieceMemo { max_words, words: TermTable::default(), spans: Vec::new(), pieces: Vec::new() }
+        PieceMemo {
+            max_words,
+            recent: vec![RecentWord::default(); RECENT_SLOTS],
+            words: TermTable::default(),
+            spans: Vec::new(),
+            pieces: Vec::new(),
+        }
+    }
+
+    /// Calls `f` with each WordPiece id of `word` (whose [`crate::lexical::fnv1a64`] is `hash`).
+    fn for_each_piece(&mut self, model: &StaticModel, word: &str, hash: u64, mut f: impl FnMut(u32)) {
+        let slot = (crate::lexical::table_hash(hash) as usize) & (RECENT_SLOTS - 1);
+        let recent = &self.recent[slot];
+        if recent.hash == hash && usize::from(recent.len) == word.len() && &recent.word[..word.len()] == word.as_bytes()
+        {
+            recent.pieces[..usize::from(recent.pieces_len)].iter().for_each(|&p| f(p));
+            return;
+        }
+        let id = self.words.intern_hashed(word, hash) as usize;
+        if id == self.spans.len() {
+            let start = self.pieces.len() as u32;
+            model.word_pieces(word, &mut self.pieces);
+            self.spans.push((start, self.pieces.len() as u32 - start));
+        }
+        let (start, len) = self.spans[id];
+        let pieces = &self.pieces[start as usize..(start + len) as usize];
+        if word.len() <= RECENT_WORD_BYTES && pieces.len() <= 4 {
+            let mut entry =
+                RecentWord { hash, len: word.len() as u8, pieces_len: pieces.len() as u8, ..Default::default() };
+            entry.word[..word.len()].copy_from_slice(word.as_bytes());
+            entry.pieces[..pieces.len()].copy_from_slice(pieces);
+            self.recent[slot] = entry;
+        }
+        pieces.iter().for_each(|&p| f(p));
     }
 }
 
@@ -149,16 +202,7 @@ fn semantic(model: &StaticModel, terms: &TextTerms, memo: &mut PieceMemo) -> Vec
     }
     let mut acc = vec![0.0f32; model.dimensions()];
     for (word, hash, count) in terms.words_hashed() {
-        let id = memo.words.intern_hashed(word, hash) as usize;
-        if id == memo.spans.len() {
-            let start = memo.pieces.len() as u32;
-            model.word_pieces(word, &mut memo.pieces);
-            memo.spans.push((start, memo.pieces.len() as u32 - start));
-        }
-        let (start, len) = memo.spans[id];
-        for &piece in &memo.pieces[start as usize..(start + len) as usize] {
-            model.add_piece(piece, count, &mut acc);
-        }
+        memo.for_each_piece(model, word, hash, |piece| model.add_piece(piece, count, &mut acc));
     }
     normalize(&mut acc);
     acc
