@@ -139,6 +139,10 @@ impl Kv {
         if replace_all {
             self.files.clear().map_err(|e| sled_err(&self.path, e))?;
         }
+        // In key order: sled then fills its leaves one after another rather than jumping
+        // between them.
+        let mut changes: Vec<(String, Option<FileLoc>)> = changes.into_iter().collect();
+        changes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut batch = sled::Batch::default();
         for (path, loc) in changes {
             match loc {

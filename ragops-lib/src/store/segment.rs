@@ -113,7 +113,17 @@ struct SpillFiles {
     text_bytes: u64,
     /// One vector's bytes (reused).
     scratch: Vec<u8>,
+    /// Bytes written since the last background sync started.
+    unsynced: u64,
+    /// Written bytes after which a background sync starts ([`SYNC_EVERY_BYTES`]).
+    sync_every: u64,
+    /// Syncs what was written so far while the scan goes on, so that the commit's own sync
+    /// finds little left to write; its error, if any, is the commit's.
+    syncing: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
+
+/// Written bytes after which a spilling segment starts syncing them in the background.
+const SYNC_EVERY_BYTES: u64 = 64 << 20;
 
 impl std::fmt::Debug for SpillFiles {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -146,11 +156,42 @@ impl SpillFiles {
             hasher: xxhash_rust::xxh3::Xxh3::new(),
             text_bytes: 0,
             scratch: Vec::new(),
+            unsynced: 0,
+            sync_every: SYNC_EVERY_BYTES,
+            syncing: None,
         })
     }
 
+    /// Starts syncing what was written so far on another thread, when enough was and the
+    /// previous sync is done (its error is returned here).
+    fn sync_in_background(&mut self, dir: &Path) -> Result<(), StoreError> {
+        if self.unsynced < self.sync_every || self.syncing.as_ref().is_some_and(|t| !t.is_finished()) {
+            return Ok(());
+        }
+        self.join_sync(dir)?;
+        self.unsynced = 0;
+        let mut files = Vec::with_capacity(2);
+        for (name, out) in [(TEXT_FILE, &mut self.texts), (VECTORS_FILE, &mut self.vectors)] {
+            let path = dir.join(name);
+            out.flush().map_err(|e| StoreError::io(&path, e))?;
+            files.push(out.get_ref().try_clone().map_err(|e| StoreError::io(&path, e))?);
+        }
+        self.syncing = Some(std::thread::spawn(move || files.iter().try_for_each(File::sync_data)));
+        Ok(())
+    }
+
+    /// Waits for a background sync; its error is a write error of the segment.
+    fn join_sync(&mut self, dir: &Path) -> Result<(), StoreError> {
+        match self.syncing.take().map(std::thread::JoinHandle::join) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(StoreError::io(dir, e)),
+            Some(Err(_)) => Err(StoreError::Invalid("a background sync of the segment failed".into())),
+        }
+    }
+
     /// Flushes and fsyncs both files; returns the vectors' checksum.
-    fn finish(self, dir: &Path) -> Result<String, StoreError> {
+    fn finish(mut self, dir: &Path) -> Result<String, StoreError> {
+        self.join_sync(dir)?;
         for (name, out) in [(TEXT_FILE, self.texts), (VECTORS_FILE, self.vectors)] {
             let path = dir.join(name);
             let file = out.into_inner().map_err(|e| StoreError::io(&path, e.into_error()))?;
@@ -289,6 +330,8 @@ impl SegmentBuilder {
                 push_f32s_le(&mut files.scratch, vector);
                 files.hasher.update(&files.scratch);
                 files.vectors.write_all(&files.scratch).map_err(|e| StoreError::io(dir.join(VECTORS_FILE), e))?;
+                files.unsynced += (text.len() + files.scratch.len()) as u64;
+                files.sync_in_background(dir)?;
                 Ok(offset)
             }
         }
@@ -1000,6 +1043,10 @@ mod tests {
         for b in [&mut memory, &mut spilled] {
             b.add_file(update("src/a.rs", &["fn a() {}\n", "fn b() {}\n"], 1.0)).unwrap();
             b.add_file(update("src/c.rs", &["fn c() {}\n"], 5.0)).unwrap();
+        }
+        // The spilled files sync in the background after every chunk from here on.
+        if let Body::Spill { files: Some(files), .. } = &mut spilled.body {
+            files.sync_every = 1;
         }
         let wanted = ContentHash::of(b"fn b() {}\n");
         assert_eq!(memory.vector_of(&wanted).unwrap(), Some(vec![2.0, 1.0, -0.5, 0.25]));
