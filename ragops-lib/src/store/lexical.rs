@@ -314,28 +314,46 @@ impl LexicalBuilder {
 
     /// Serialises into (dictionary bytes, postings bytes).
     pub(crate) fn finish(self) -> (LexDict, Vec<u8>) {
-        let mut postings = Vec::new();
-        let mut terms = Vec::with_capacity(self.terms.len());
+        use rayon::prelude::*;
         let mut sorted = self.terms;
-        sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (term, _, list) in sorted {
-            let offset = postings.len() as u64;
-            let mut prev = 0u32;
-            for (ord, tf) in &list {
-                write_varint(&mut postings, u64::from(ord - prev));
-                prev = *ord;
-                for f in tf {
-                    write_varint(&mut postings, u64::from(*f));
+        sorted.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        // Encoded in parallel, a block of terms each, then put end to end (the commit waits
+        // for this).
+        const BLOCK: usize = 8192;
+        let blocks: Vec<(Vec<TermEntry>, Vec<u8>)> = sorted
+            .par_chunks_mut(BLOCK)
+            .map(|block| {
+                let mut postings = Vec::new();
+                let mut terms = Vec::with_capacity(block.len());
+                for (term, _, list) in block {
+                    let offset = postings.len() as u64;
+                    let mut prev = 0u32;
+                    for (ord, tf) in list.iter() {
+                        write_varint(&mut postings, u64::from(ord - prev));
+                        prev = *ord;
+                        for f in tf {
+                            write_varint(&mut postings, u64::from(*f));
+                        }
+                    }
+                    let df_core =
+                        list.iter().filter(|(_, tf)| tf[..HISTORY_FIELD].iter().any(|&f| f > 0)).count() as u32;
+                    terms.push(TermEntry {
+                        term: std::mem::take(term),
+                        df: list.len() as u32,
+                        df_core,
+                        offset,
+                        len: (postings.len() as u64 - offset) as u32,
+                    });
                 }
-            }
-            let df_core = list.iter().filter(|(_, tf)| tf[..HISTORY_FIELD].iter().any(|&f| f > 0)).count() as u32;
-            terms.push(TermEntry {
-                term,
-                df: list.len() as u32,
-                df_core,
-                offset,
-                len: (postings.len() as u64 - offset) as u32,
-            });
+                (terms, postings)
+            })
+            .collect();
+        let mut postings = Vec::with_capacity(blocks.iter().map(|b| b.1.len()).sum());
+        let mut terms = Vec::with_capacity(sorted.len());
+        for (block_terms, block_postings) in blocks {
+            let base = postings.len() as u64;
+            terms.extend(block_terms.into_iter().map(|t| TermEntry { offset: t.offset + base, ..t }));
+            postings.extend_from_slice(&block_postings);
         }
         let mut totals = [0u64; FIELD_COUNT];
         for l in &self.lengths {
