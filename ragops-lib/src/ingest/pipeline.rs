@@ -630,11 +630,11 @@ fn read_file(c: Candidate, known: &HashMap<String, FileRecord>, chunker: &dyn Ch
             Some(bytes) => bytes.as_slice(),
             None => {
                 buffer.clear();
-                let read = std::fs::File::open(&c.abs).and_then(|mut f| std::io::Read::read_to_end(&mut f, buffer));
-                if read.is_err() {
-                    return FileWork::Skipped(c.rel, SkipReason::Unreadable);
+                match read_unless_binary(&c.abs, buffer) {
+                    Ok(true) => buffer.as_slice(),
+                    Ok(false) => return FileWork::Skipped(c.rel, SkipReason::Binary),
+                    Err(_) => return FileWork::Skipped(c.rel, SkipReason::Unreadable),
                 }
-                buffer.as_slice()
             }
         };
         match walk::check_source(bytes) {
@@ -642,6 +642,20 @@ fn read_file(c: Candidate, known: &HashMap<String, FileRecord>, chunker: &dyn Ch
             Err(reason) => FileWork::Skipped(c.rel, reason),
         }
     })
+}
+
+/// Reads a file into `buffer`, unless its first bytes show it is binary (as
+/// [`walk::check_source`] decides): then `false`, and the rest is never read (images and
+/// archives are read again at every scan, having no record).
+fn read_unless_binary(path: &std::path::Path, buffer: &mut Vec<u8>) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    (&mut file).take(walk::BINARY_SNIFF_BYTES as u64).read_to_end(buffer)?;
+    if walk::looks_binary(buffer) {
+        return Ok(false);
+    }
+    file.read_to_end(buffer)?;
+    Ok(true)
 }
 
 /// The work for a file read as `text`.
@@ -656,4 +670,34 @@ fn chunk_file(c: &Candidate, previous: Option<&FileRecord>, text: &str, chunker:
     let chunks = chunker.chunk(&c.rel, language_for(&c.rel), text);
     let terms = chunks.iter().map(|c| Arc::new(crate::lexical::analyze(&c.text))).collect();
     FileWork::Changed(chunks_of(chunks.len()), chunks, terms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_binary_file_is_not_read_past_its_first_bytes_and_a_text_file_is_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut buffer = Vec::new();
+        // A NUL at the start: binary, and only the sniffed bytes were read.
+        let mut image = vec![0x89, b'P', b'N', b'G', 0];
+        image.resize(1 << 20, 7);
+        std::fs::write(dir.path().join("a.png"), &image).unwrap();
+        assert!(!read_unless_binary(&dir.path().join("a.png"), &mut buffer).unwrap());
+        assert_eq!(buffer.len(), walk::BINARY_SNIFF_BYTES);
+        // Longer than the sniff, no NUL there: read to the end.
+        let text = "fn main() {}\n".repeat(2000);
+        std::fs::write(dir.path().join("main.rs"), &text).unwrap();
+        buffer.clear();
+        assert!(read_unless_binary(&dir.path().join("main.rs"), &mut buffer).unwrap());
+        assert_eq!(buffer, text.as_bytes());
+        // A NUL only past the sniffed bytes: not binary (as `check_source` decides).
+        let late = format!("{}\0tail", "x".repeat(walk::BINARY_SNIFF_BYTES));
+        std::fs::write(dir.path().join("late.txt"), &late).unwrap();
+        buffer.clear();
+        assert!(read_unless_binary(&dir.path().join("late.txt"), &mut buffer).unwrap());
+        assert_eq!(walk::check_source(&buffer).map(str::len), Ok(late.len()));
+        assert!(read_unless_binary(&dir.path().join("missing"), &mut buffer).is_err());
+    }
 }

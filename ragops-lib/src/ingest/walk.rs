@@ -247,10 +247,19 @@ pub fn decode_source(bytes: Vec<u8>) -> Result<String, SkipReason> {
 
 /// [`decode_source`] without taking the bytes.
 pub fn check_source(bytes: &[u8]) -> Result<&str, SkipReason> {
-    if bytes[..bytes.len().min(8192)].contains(&0) {
+    if looks_binary(bytes) {
         return Err(SkipReason::Binary);
     }
     std::str::from_utf8(bytes).map_err(|_| SkipReason::InvalidUtf8)
+}
+
+/// How many bytes from a file's start decide whether it is binary.
+pub(crate) const BINARY_SNIFF_BYTES: usize = 8192;
+
+/// Whether a file starting with `bytes` is binary: a NUL byte among its first
+/// [`BINARY_SNIFF_BYTES`] (as git decides).
+pub(crate) fn looks_binary(bytes: &[u8]) -> bool {
+    bytes[..bytes.len().min(BINARY_SNIFF_BYTES)].contains(&0)
 }
 
 /// The vendored directory (path up to and including the first vendored component) holding
