@@ -233,12 +233,8 @@ fn builtin_factory(s: &ProviderSettings) -> Result<Arc<dyn EmbeddingProvider>, E
             ),
         ));
     }
-    embedder.verify().map_err(|e| {
-        Error::Provider(crate::error::ProviderError::Permanent {
-            provider: BUILTIN_PROVIDER.into(),
-            message: e.to_string(),
-        })
-    })?;
+    // The shipped model is loaded and its checksum checked at the first text embedded (the
+    // same error then): a re-scan that finds nothing changed never pays for it.
     Ok(Arc::new(embedder))
 }
 
