@@ -151,14 +151,18 @@ impl TermTable {
             term.count += 1;
             term.whole |= whole;
         }
-        for_each_word(&stream, |id| {
-            let place = &mut self.word_place[id as usize];
-            if *place == 0 {
-                out.words.push((self.term_place[id as usize] - 1, 0));
-                *place = out.words.len() as u32;
-            }
-            out.words[*place as usize - 1].1 += 1;
-        });
+        for_each_word(
+            &stream,
+            |t| t.1,
+            |&(id, _)| {
+                let place = &mut self.word_place[id as usize];
+                if *place == 0 {
+                    out.words.push((self.term_place[id as usize] - 1, 0));
+                    *place = out.words.len() as u32;
+                }
+                out.words[*place as usize - 1].1 += 1;
+            },
+        );
         for &(id, _) in &stream {
             self.term_place[id as usize] = 0;
             self.word_place[id as usize] = 0;
@@ -280,14 +284,15 @@ pub fn analyze(text: &str) -> TextTerms {
     })
 }
 
-/// Calls `f` with each word of a token stream: a whole identifier followed by its parts gives
-/// the parts only.
-fn for_each_word(tokens: &[(u32, bool)], mut f: impl FnMut(u32)) {
-    for (i, &(id, whole)) in tokens.iter().enumerate() {
-        if whole && tokens.get(i + 1).is_some_and(|n| !n.1) {
+/// Calls `f` with each word of a token stream (`whole` tells a token's kind), as a static
+/// embedding model reads them: a whole identifier directly followed by a part gives the parts
+/// only. One rule for [`TextTerms::words`] and the model's own path (it shapes the vectors).
+pub(crate) fn for_each_word<'a, T>(tokens: &'a [T], whole: impl Fn(&T) -> bool, mut f: impl FnMut(&'a T)) {
+    for (i, t) in tokens.iter().enumerate() {
+        if whole(t) && tokens.get(i + 1).is_some_and(|n| !whole(n)) {
             continue;
         }
-        f(id);
+        f(t);
     }
 }
 

@@ -255,15 +255,9 @@ mod avx2 {
     }
 }
 
-/// Calls `f` with each word the model is fed, in order: a whole identifier followed by its
-/// parts gives the parts only.
+/// Calls `f` with each word the model is fed, in order ([`crate::lexical::for_each_word`]).
 fn for_each_word<'a, T: TokenLike>(tokens: &'a [T], mut f: impl FnMut(&'a str)) {
-    for (i, t) in tokens.iter().enumerate() {
-        if t.whole() && tokens.get(i + 1).is_some_and(|n| !n.whole()) {
-            continue;
-        }
-        f(t.text());
-    }
+    crate::lexical::for_each_word(tokens, T::whole, |t| f(t.text()));
 }
 
 #[cfg(test)]
