@@ -238,6 +238,17 @@ impl Scanner {
         if let Some(old) = self.store.metadata().await?.filter(|_| !self.rebuild) {
             meta.created_at = old.created_at;
         }
+        // A directory's walk starts now and runs while the store reads the file table (it
+        // needs no records); a git tree's listing needs them.
+        let walk_options = self.walk.clone().with_only(self.only.clone());
+        let span = tracing::Span::current();
+        let walk_dir = match source {
+            Source::Dir(root) => {
+                let (root, walk_options, span) = (root.clone(), walk_options.clone(), span.clone());
+                Some(tokio::task::spawn_blocking(move || span.in_scope(|| walk::walk(&root, &walk_options))))
+            }
+            Source::Git(_) => None,
+        };
         // With a list of files, only their records and only the directories on their way:
         // the scan costs what they cost, whatever the size of the tree.
         let records = match &self.only {
@@ -247,17 +258,19 @@ impl Scanner {
         let known: HashMap<String, FileRecord> = records.into_iter().map(|r| (r.path.clone(), r)).collect();
         let known = Arc::new(known);
         let known_for_deleted = known.clone();
-        let source_owned = source.clone();
-        let walk_options = self.walk.clone().with_only(self.only.clone());
-        let span = tracing::Span::current();
-        let known_for_walk = known.clone();
-        let walked = tokio::task::spawn_blocking(move || {
-            span.in_scope(|| match &source_owned {
-                Source::Dir(root) => walk::walk(root, &walk_options),
-                Source::Git(tree) => git_tree::list(tree, &walk_options, &known_for_walk),
-            })
-        })
-        .await
+        let walked = match walk_dir {
+            Some(task) => task.await,
+            None => {
+                let (source, known) = (source.clone(), known.clone());
+                tokio::task::spawn_blocking(move || {
+                    span.in_scope(|| match &source {
+                        Source::Git(tree) => git_tree::list(tree, &walk_options, &known),
+                        Source::Dir(root) => walk::walk(root, &walk_options),
+                    })
+                })
+                .await
+            }
+        }
         .map_err(|e| IngestError::Git(format!("walk task failed: {e}")))??;
 
         let mut walked = walked;

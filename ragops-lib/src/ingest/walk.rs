@@ -154,8 +154,9 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<WalkResult, Error> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
     builder.threads(threads).build_parallel().run(|| {
         let tx = tx.clone();
+        let mut stat = DirStat::default();
         Box::new(move |entry| {
-            if let Some(outcome) = visit(root, options, entry) {
+            if let Some(outcome) = visit(root, options, entry, &mut stat) {
                 let _ = tx.send(outcome);
             }
             ignore::WalkState::Continue
@@ -194,7 +195,12 @@ enum Outcome {
     Skipped(String, SkipReason, String),
 }
 
-fn visit(root: &Path, options: &WalkOptions, entry: Result<ignore::DirEntry, ignore::Error>) -> Option<Outcome> {
+fn visit(
+    root: &Path,
+    options: &WalkOptions,
+    entry: Result<ignore::DirEntry, ignore::Error>,
+    stat: &mut DirStat,
+) -> Option<Outcome> {
     let entry = match entry {
         Ok(e) => e,
         Err(err) => {
@@ -209,17 +215,58 @@ fn visit(root: &Path, options: &WalkOptions, entry: Result<ignore::DirEntry, ign
     if let Some(dir) = vendored_dir(&rel, &options.vendored_dirs) {
         return Some(Outcome::Vendored(dir, rel));
     }
-    let meta = match entry.metadata() {
+    let (size, mtime_ns) = match stat.size_and_mtime(entry.path()) {
         Ok(m) => m,
         Err(err) => return Some(Outcome::Skipped(rel, SkipReason::Unreadable, err.to_string())),
     };
-    if meta.len() > options.max_file_size {
-        let why = format!("oversized ({} bytes > {})", meta.len(), options.max_file_size);
+    if size > options.max_file_size {
+        let why = format!("oversized ({size} bytes > {})", options.max_file_size);
         return Some(Outcome::Skipped(rel, SkipReason::Oversized, why));
     }
+    Some(Outcome::File(Candidate { abs: entry.into_path(), rel, size, mtime_ns, data: None }))
+}
+
+/// `stat`s the walk's files (without following links) relative to their directory, which
+/// stays open while the walk's thread is in it: the kernel resolves one path component per
+/// file rather than the whole path (most of an unchanged re-scan is these `stat`s).
+#[derive(Default)]
+struct DirStat {
+    #[cfg(unix)]
+    dir: Option<(PathBuf, std::os::fd::OwnedFd)>,
+}
+
+impl DirStat {
+    /// Size in bytes and modification time in ns since the epoch (0 when unknown or earlier).
+    #[cfg(unix)]
+    fn size_and_mtime(&mut self, path: &Path) -> std::io::Result<(u64, u64)> {
+        use rustix::fs::{AtFlags, Mode, OFlags};
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return metadata_size_and_mtime(path);
+        };
+        if self.dir.as_ref().is_none_or(|(d, _)| d != parent) {
+            let fd = rustix::fs::open(parent, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+            self.dir = Some((parent.to_path_buf(), fd));
+        }
+        let Some((_, fd)) = &self.dir else { return metadata_size_and_mtime(path) };
+        let st = rustix::fs::statat(fd, name, AtFlags::SYMLINK_NOFOLLOW)?;
+        let mtime_ns = u64::try_from(st.st_mtime)
+            .ok()
+            .map_or(0, |secs| secs.saturating_mul(1_000_000_000).saturating_add(st.st_mtime_nsec as u64));
+        Ok((st.st_size as u64, mtime_ns))
+    }
+
+    /// Size in bytes and modification time in ns since the epoch (0 when unknown or earlier).
+    #[cfg(not(unix))]
+    fn size_and_mtime(&mut self, path: &Path) -> std::io::Result<(u64, u64)> {
+        metadata_size_and_mtime(path)
+    }
+}
+
+fn metadata_size_and_mtime(path: &Path) -> std::io::Result<(u64, u64)> {
+    let meta = fs::symlink_metadata(path)?;
     let mtime_ns =
         meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as u64);
-    Some(Outcome::File(Candidate { abs: entry.into_path(), rel, size: meta.len(), mtime_ns, data: None }))
+    Ok((meta.len(), mtime_ns))
 }
 
 /// The `scan.exclude` patterns as ignore overrides rooted at `root`.
@@ -338,6 +385,26 @@ mod tests {
             r.skipped,
             [("big.txt".to_string(), SkipReason::Oversized), ("vendor/lib/x.go".to_string(), SkipReason::Vendored)]
         );
+    }
+
+    #[test]
+    fn sizes_and_mtimes_are_those_the_file_system_reports() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("a/b")).unwrap();
+        for (i, p) in ["top.rs", "a/one.rs", "a/b/two.rs", "a/b/three.rs"].iter().enumerate() {
+            fs::write(root.join(p), "x".repeat(i * 7 + 1)).unwrap();
+        }
+        let r = walk(root, &options()).unwrap();
+        assert_eq!(r.files.len(), 4);
+        for c in &r.files {
+            assert_eq!((c.size, c.mtime_ns), metadata_size_and_mtime(&c.abs).unwrap(), "{}", c.rel);
+            assert!(c.mtime_ns > 0);
+        }
+        // A file that vanished between listing and stat is unreadable, not an error.
+        let mut stat = DirStat::default();
+        assert!(stat.size_and_mtime(&root.join("a/b/gone.rs")).is_err());
+        assert_eq!(stat.size_and_mtime(&root.join("a/b/two.rs")).unwrap().0, 15);
     }
 
     #[test]

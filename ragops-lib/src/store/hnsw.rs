@@ -1218,6 +1218,36 @@ mod tests {
         assert_eq!((stats.files, stats.chunks), (2, 2), "old chunks of a.rs were tombstoned");
     }
 
+    #[tokio::test]
+    async fn a_file_table_in_the_old_layout_is_rebuilt_from_published_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("idx");
+        {
+            let w = HnswStore::open(&path, OpenMode::Write, options(100)).unwrap();
+            w.setup(&meta(8)).await.unwrap();
+            w.upsert(vec![file("src/a.rs", &[1, 2], 8), file("b.rs", &[3], 8)]).await.unwrap();
+            w.commit(&meta(8)).await.unwrap();
+        }
+        {
+            // As an earlier version left it: a key per file in the `files` tree.
+            let db = sled::open(path.join(DB_DIR)).unwrap();
+            db.drop_tree("files_by_dir").unwrap();
+            db.open_tree("files").unwrap().insert(b"src/a.rs", b"old".as_slice()).unwrap();
+            db.flush().unwrap();
+        }
+        let w = HnswStore::open(&path, OpenMode::Write, options(100)).unwrap();
+        w.setup(&meta(8)).await.unwrap();
+        let files: Vec<String> = w.files().await.unwrap().into_iter().map(|f| f.path).collect();
+        assert_eq!(files, ["b.rs", "src/a.rs"]);
+        w.upsert(vec![file("src/a.rs", &[9], 8)]).await.unwrap();
+        let stats = w.commit(&meta(8)).await.unwrap();
+        assert_eq!((stats.files, stats.chunks), (2, 2), "old chunks of src/a.rs were tombstoned");
+        drop(w);
+        let w = HnswStore::open(&path, OpenMode::Write, options(100)).unwrap();
+        let at = w.files_at(&["src".to_string()]).await.unwrap();
+        assert_eq!(at.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["src/a.rs"]);
+    }
+
     fn walk_files(dir: &Path) -> Vec<PathBuf> {
         let mut out = Vec::new();
         for e in std::fs::read_dir(dir).unwrap().flatten() {
