@@ -349,20 +349,31 @@ impl SegmentBuilder {
         let dims = self.meta.dims as usize;
         let n = self.meta.chunks.len();
         let SegmentBuilder { meta, body, lexical, .. } = self;
-        // The lexical index is sorted and encoded on another thread meanwhile.
+        if matches!(body, Body::Memory { .. }) {
+            // A fresh directory (replacing a leftover) before anything is written into it.
+            if dir.exists() {
+                fs::remove_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+            }
+            fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        }
+        // The lexical index is sorted, encoded and written on another thread meanwhile.
         std::thread::scope(|scope| {
             let lexical = scope.spawn(move || {
                 let (dict, postings) = lexical.finish();
-                postcard::to_stdvec(&dict).map(|dict_bytes| (dict_bytes, postings)).map_err(StoreError::backend)
+                let dict_bytes = postcard::to_stdvec(&dict).map_err(StoreError::backend)?;
+                drop(dict);
+                write_durably(&dir.join(LEXDICT_FILE), &dict_bytes)?;
+                write_durably(&dir.join(POSTINGS_FILE), &postings)?;
+                Ok::<_, StoreError>(LexicalRef {
+                    dict_checksum: checksum(&dict_bytes),
+                    postings_checksum: checksum(&postings),
+                })
             });
-            let written = Self::write_body(dir, meta, body, n, params)?;
-            let (dict_bytes, postings) =
-                lexical.join().map_err(|_| StoreError::Invalid("the lexical index could not be encoded".into()))??;
-            let (text_bytes, vectors_checksum, vectors, meta_checksum) = written;
-            write_durably(&dir.join(LEXDICT_FILE), &dict_bytes)?;
-            write_durably(&dir.join(POSTINGS_FILE), &postings)?;
-            let lexical = LexicalRef { dict_checksum: checksum(&dict_bytes), postings_checksum: checksum(&postings) };
-            drop((dict_bytes, postings));
+            let written = Self::write_body(dir, meta, body, n, params);
+            let lexical =
+                lexical.join().map_err(|_| StoreError::Invalid("the lexical index could not be written".into()))?;
+            let (text_bytes, vectors_checksum, vectors, meta_checksum) = written?;
+            let lexical = lexical?;
             let graph =
                 if n >= params.min_chunks.max(1) { Some(build_graph(dir, &vectors, dims, params)?) } else { None };
             let tombstones =
@@ -418,10 +429,7 @@ impl SegmentBuilder {
                 )));
             }
             Body::Memory { texts, vectors } => {
-                if dir.exists() {
-                    fs::remove_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
-                }
-                fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+                // The directory is fresh (see `write`).
                 write_durably(&dir.join(TEXT_FILE), &texts)?;
                 let text_bytes = texts.len() as u64;
                 drop(texts);
