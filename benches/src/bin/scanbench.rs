@@ -146,11 +146,11 @@ fn corpus(root: &Path, work: &Path) -> Res<()> {
     Ok(())
 }
 
-/// Times of a full scan and of the median of five re-scans after one file changed: found by
+/// Times of a full scan and of the median of nine re-scans after one file changed: found by
 /// walking the tree (`ragops scan`), and told by a change feed (`ragops scan --only PATH`, what
 /// `ragops watch` runs for each change).
 fn one_file_changed(work: &Path, files: usize) -> Res<(f64, f64, f64)> {
-    const ROUNDS: usize = 5;
+    const ROUNDS: usize = 9;
     let root = work.join(format!("gen-{files}"));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root)?;
@@ -209,7 +209,7 @@ fn main() -> Res<()> {
     let (small, large) = (env("SCANBENCH_SMALL_FILES", 1_000), env("SCANBENCH_LARGE_FILES", 50_000));
     let (small_full, small_walked, small_told) = one_file_changed(&work, small)?;
     let (large_full, large_walked, large_told) = one_file_changed(&work, large)?;
-    println!("## re-scan after one file changed (generated repositories, ~2 KB files; median of 5)");
+    println!("## re-scan after one file changed (generated repositories, ~2 KB files; median of 9)");
     println!(
         "| files | full scan | re-scan, change found by walking (`ragops scan`) | re-scan, change told (`ragops scan --only`, as `ragops watch`) |"
     );

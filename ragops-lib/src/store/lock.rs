@@ -128,8 +128,10 @@ impl WriterLock {
         self.file.set_len(0).map_err(io)?;
         self.file.seek(SeekFrom::Start(0)).map_err(io)?;
         self.file.write_all(text.as_bytes()).map_err(io)?;
-        self.file.write_all(b"\n").map_err(io)?;
-        self.file.sync_data().map_err(io)
+        // Not synced: other processes read it from the page cache at once, and what a crash
+        // of the machine could lose is only the "taken over" warning of the next writer (the
+        // OS lock, not this text, excludes writers).
+        self.file.write_all(b"\n").map_err(io)
     }
 }
 
