@@ -130,6 +130,10 @@ impl Kv {
 
     /// The files whose paths start with `prefix`, which ends with `/` (a directory's contents).
     pub(crate) fn files_under(&self, prefix: &str) -> Result<Vec<(String, FileLoc)>, StoreError> {
+        if prefix.trim_end_matches('/').is_empty() {
+            // The root's contents: everything.
+            return self.files();
+        }
         let dir = format!("/{}", prefix.trim_end_matches('/'));
         let mut out: Vec<(String, FileLoc)> =
             self.directory(dir.as_bytes())?.into_iter().map(|l| (l.record.path.clone(), l)).collect();
@@ -307,6 +311,7 @@ mod tests {
         assert_eq!(paths(&kv.files_under("a/b/").unwrap()), ["a/b/c/y.rs", "a/b/w.rs", "a/b/x.rs"]);
         assert_eq!(paths(&kv.files_under("a/").unwrap()), &sorted[..6]);
         assert_eq!(paths(&kv.files_under("top.rs/").unwrap()), Vec::<&str>::new());
+        assert_eq!(paths(&kv.files_under("/").unwrap()), sorted);
         assert_eq!(kv.file("a/b/x.rs").unwrap(), Some(loc("a/b/x.rs", 1)));
         assert_eq!(kv.file("top.rs").unwrap(), Some(loc("top.rs", 1)));
         assert_eq!(kv.file("a/b").unwrap(), None);
