@@ -207,6 +207,11 @@ impl Kv {
         hashes: &[ContentHash],
     ) -> Result<Vec<Option<Embedding>>, StoreError> {
         let prefix = ns_prefix(ns);
+        if self.cache.scan_prefix(prefix).next().is_none() {
+            // Nothing cached under this namespace (a provider that is never cached, or a new
+            // model): no lookup per hash.
+            return Ok(vec![None; hashes.len()]);
+        }
         hashes
             .iter()
             .map(|h| {
