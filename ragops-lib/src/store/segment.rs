@@ -83,7 +83,7 @@ pub(crate) struct SegmentBuilder {
     path_ids: HashMap<String, u32>,
     language_ids: HashMap<String, u16>,
     body: Body,
-    lexical: LexicalBuilder,
+    lexical: LexicalFeed,
     /// The first chunk of each content hash, for [`SegmentBuilder::vector_of`].
     by_hash: HashMap<ContentHash, u32>,
 }
@@ -103,6 +103,87 @@ impl Default for Body {
     fn default() -> Self {
         Body::Memory { texts: Vec::new(), vectors: Vec::new() }
     }
+}
+
+/// Where a builder's chunk terms go: into its lexical builder at once, or — a scan's streamed
+/// segment — to a thread that builds it, so that adding a file (one at a time, on the
+/// writer's path) does not wait for the postings.
+#[derive(Debug)]
+enum LexicalFeed {
+    Inline(LexicalBuilder),
+    /// The thread, started at the first file.
+    Threaded(Option<LexicalWorker>),
+}
+
+#[derive(Debug)]
+struct LexicalWorker {
+    tx: std::sync::mpsc::SyncSender<Vec<(u32, lexical::ChunkTerms)>>,
+    handle: std::thread::JoinHandle<LexicalBuilder>,
+}
+
+impl Default for LexicalFeed {
+    fn default() -> Self {
+        LexicalFeed::Inline(LexicalBuilder::default())
+    }
+}
+
+/// Files' terms the lexical thread may have waiting (memory stays bounded).
+const LEXICAL_QUEUE_FILES: usize = 256;
+
+impl LexicalFeed {
+    /// Adds chunks' terms, in ordinal order.
+    fn add(&mut self, terms: Vec<(u32, lexical::ChunkTerms)>) -> Result<(), StoreError> {
+        match self {
+            LexicalFeed::Inline(builder) => {
+                for (ord, t) in terms {
+                    builder.add_terms(ord, t);
+                }
+                Ok(())
+            }
+            LexicalFeed::Threaded(worker) => {
+                let worker = match worker {
+                    Some(w) => w,
+                    None => worker.insert(LexicalWorker::start()?),
+                };
+                worker.tx.send(terms).map_err(|_| lexical_thread_failed())
+            }
+        }
+    }
+
+    /// The builder with every term added.
+    fn finish(self) -> Result<LexicalBuilder, StoreError> {
+        match self {
+            LexicalFeed::Inline(builder) => Ok(builder),
+            LexicalFeed::Threaded(None) => Ok(LexicalBuilder::default()),
+            LexicalFeed::Threaded(Some(LexicalWorker { tx, handle })) => {
+                drop(tx);
+                handle.join().map_err(|_| lexical_thread_failed())
+            }
+        }
+    }
+}
+
+impl LexicalWorker {
+    fn start() -> Result<Self, StoreError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(u32, lexical::ChunkTerms)>>(LEXICAL_QUEUE_FILES);
+        let handle = std::thread::Builder::new()
+            .name("ragops-lexical".into())
+            .spawn(move || {
+                let mut builder = LexicalBuilder::default();
+                for terms in rx {
+                    for (ord, t) in terms {
+                        builder.add_terms(ord, t);
+                    }
+                }
+                builder
+            })
+            .map_err(|e| StoreError::Invalid(format!("cannot start the lexical index's thread: {e}")))?;
+        Ok(LexicalWorker { tx, handle })
+    }
+}
+
+fn lexical_thread_failed() -> StoreError {
+    StoreError::Invalid("the thread building the lexical index stopped".into())
 }
 
 struct SpillFiles {
@@ -209,7 +290,11 @@ impl SegmentBuilder {
     /// A builder that streams texts and vectors into `dir`, the directory the segment will be
     /// written to (see [`SegmentBuilder::write`]).
     pub(crate) fn spilling(dims: usize, dir: PathBuf) -> Self {
-        SegmentBuilder { body: Body::Spill { dir, files: None }, ..SegmentBuilder::new(dims) }
+        SegmentBuilder {
+            body: Body::Spill { dir, files: None },
+            lexical: LexicalFeed::Threaded(None),
+            ..SegmentBuilder::new(dims)
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -263,6 +348,7 @@ impl SegmentBuilder {
         if terms.len() != update.chunks.len() {
             return Err(StoreError::Invalid("analysed terms do not match the chunks".into()));
         }
+        let mut lexical = Vec::with_capacity(terms.len());
         for (ec, terms) in update.chunks.into_iter().zip(terms) {
             if ec.embedding.len() != self.meta.dims as usize {
                 return Err(StoreError::Invalid(format!(
@@ -275,13 +361,15 @@ impl SegmentBuilder {
             if ec.embedding.iter().any(|x| !x.is_finite()) {
                 return Err(StoreError::Invalid(format!("{}: embedding is not finite", ec.chunk.path)));
             }
-            self.push_chunk(&ec.chunk, &ec.embedding, terms)?;
+            lexical.push((self.push_chunk(&ec.chunk, &ec.embedding)?, terms));
         }
+        self.lexical.add(lexical)?;
         self.meta.files.push(SegmentFile { record: update.record, first, count, history });
         Ok(first)
     }
 
-    fn push_chunk(&mut self, chunk: &Chunk, vector: &[f32], terms: lexical::ChunkTerms) -> Result<(), StoreError> {
+    /// Adds a chunk's record, text and vector; returns its ordinal.
+    fn push_chunk(&mut self, chunk: &Chunk, vector: &[f32]) -> Result<u32, StoreError> {
         let text_offset = self.append_body(chunk.text.as_bytes(), vector)?;
         let next_path = self.meta.paths.len() as u32;
         let path = *self.path_ids.entry(chunk.path.clone()).or_insert_with(|| {
@@ -294,7 +382,6 @@ impl SegmentBuilder {
             next_lang
         });
         let ord = self.meta.chunks.len() as u32;
-        self.lexical.add_terms(ord, terms);
         self.by_hash.entry(chunk.hash).or_insert(ord);
         self.meta.chunks.push(ChunkMeta {
             path,
@@ -306,7 +393,7 @@ impl SegmentBuilder {
             text_len: chunk.text.len() as u32,
             symbol: chunk.symbol.clone(),
         });
-        Ok(())
+        Ok(ord)
     }
 
     /// Appends a chunk's text and vector; returns the text's offset.
@@ -359,7 +446,7 @@ impl SegmentBuilder {
         // The lexical index is sorted, encoded and written on another thread meanwhile.
         std::thread::scope(|scope| {
             let lexical = scope.spawn(move || {
-                let (dict, postings) = lexical.finish();
+                let (dict, postings) = lexical.finish()?.finish();
                 let dict_bytes = postcard::to_stdvec(&dict).map_err(StoreError::backend)?;
                 drop(dict);
                 write_durably(&dir.join(LEXDICT_FILE), &dict_bytes)?;
@@ -1064,6 +1151,9 @@ mod tests {
         for b in [&mut memory, &mut spilled] {
             b.add_file(update("src/d.rs", &["fn d() {}\n"], 9.0)).unwrap();
         }
+        // The spilled builder's postings were built on their own thread, the other's inline.
+        assert!(matches!(spilled.lexical, LexicalFeed::Threaded(Some(_))));
+        assert!(matches!(memory.lexical, LexicalFeed::Inline(_)));
         let a = memory.write(&memory_dir, 1, &[1], 3, &params).unwrap();
         let b = spilled.write(&spill_dir, 2, &[1], 3, &params).unwrap();
         assert_eq!((a.chunks, a.live, a.text_bytes), (b.chunks, b.live, b.text_bytes));
