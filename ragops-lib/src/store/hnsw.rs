@@ -1174,52 +1174,10 @@ mod tests {
         assert_eq!(r.stats().await.unwrap().files, 1);
     }
 
-    #[tokio::test]
-    async fn lost_writer_state_is_rebuilt_from_published_segments() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("idx");
-        {
-            let w = HnswStore::open(&path, OpenMode::Write, options(100)).unwrap();
-            w.setup(&meta(8)).await.unwrap();
-            w.upsert(vec![file("a.rs", &[1, 2], 8), file("b.rs", &[3], 8)]).await.unwrap();
-            w.commit(&meta(8)).await.unwrap();
-        }
-        // As if the process died after publishing but before recording its file table.
-        std::fs::remove_dir_all(path.join(DB_DIR)).unwrap();
-        let w = HnswStore::open(&path, OpenMode::Write, options(100)).unwrap();
-        w.setup(&meta(8)).await.unwrap();
-        let files: Vec<String> = w.files().await.unwrap().into_iter().map(|f| f.path).collect();
-        assert_eq!(files, ["a.rs", "b.rs"]);
-        w.upsert(vec![file("a.rs", &[9], 8)]).await.unwrap();
-        let stats = w.commit(&meta(8)).await.unwrap();
-        assert_eq!((stats.files, stats.chunks), (2, 2), "old chunks of a.rs were tombstoned");
-    }
-
-    #[tokio::test]
-    async fn damaged_writer_state_is_rebuilt_from_published_segments() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("idx");
-        {
-            let w = HnswStore::open(&path, OpenMode::Write, options(100)).unwrap();
-            w.setup(&meta(8)).await.unwrap();
-            w.upsert(vec![file("a.rs", &[1, 2], 8), file("b.rs", &[3], 8)]).await.unwrap();
-            w.commit(&meta(8)).await.unwrap();
-        }
-        // As sled leaves it when killed while writing: every file of its directory damaged.
-        for entry in walk_files(&path.join(DB_DIR)) {
-            std::fs::write(&entry, b"\0garbage\xff").unwrap();
-        }
-        let w = HnswStore::open(&path, OpenMode::Write, options(100)).unwrap();
-        w.setup(&meta(8)).await.unwrap();
-        let files: Vec<String> = w.files().await.unwrap().into_iter().map(|f| f.path).collect();
-        assert_eq!(files, ["a.rs", "b.rs"]);
-        w.upsert(vec![file("a.rs", &[9], 8)]).await.unwrap();
-        let stats = w.commit(&meta(8)).await.unwrap();
-        assert_eq!((stats.files, stats.chunks), (2, 2), "old chunks of a.rs were tombstoned");
-    }
-
-    #[tokio::test]
-    async fn a_file_table_in_the_old_layout_is_rebuilt_from_published_segments() {
+    /// Commits two files, lets `damage` change the writer's state, then checks that the next
+    /// writer has the file table the published segments hold (a replaced file's old chunks
+    /// tombstoned, a directory's contents found) and keeps it.
+    async fn writer_state_is_rebuilt_after(damage: impl FnOnce(&Path)) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("idx");
         {
@@ -1228,13 +1186,7 @@ mod tests {
             w.upsert(vec![file("src/a.rs", &[1, 2], 8), file("b.rs", &[3], 8)]).await.unwrap();
             w.commit(&meta(8)).await.unwrap();
         }
-        {
-            // As an earlier version left it: a key per file in the `files` tree.
-            let db = sled::open(path.join(DB_DIR)).unwrap();
-            db.drop_tree("files_by_dir").unwrap();
-            db.open_tree("files").unwrap().insert(b"src/a.rs", b"old".as_slice()).unwrap();
-            db.flush().unwrap();
-        }
+        damage(&path);
         let w = HnswStore::open(&path, OpenMode::Write, options(100)).unwrap();
         w.setup(&meta(8)).await.unwrap();
         let files: Vec<String> = w.files().await.unwrap().into_iter().map(|f| f.path).collect();
@@ -1245,7 +1197,36 @@ mod tests {
         drop(w);
         let w = HnswStore::open(&path, OpenMode::Write, options(100)).unwrap();
         let at = w.files_at(&["src".to_string()]).await.unwrap();
-        assert_eq!(at.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["src/a.rs"]);
+        assert_eq!(at.iter().map(|f| (f.path.as_str(), f.chunks)).collect::<Vec<_>>(), [("src/a.rs", 1)]);
+    }
+
+    #[tokio::test]
+    async fn lost_writer_state_is_rebuilt_from_published_segments() {
+        // As if the process died after publishing but before recording its file table.
+        writer_state_is_rebuilt_after(|path| std::fs::remove_dir_all(path.join(DB_DIR)).unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn damaged_writer_state_is_rebuilt_from_published_segments() {
+        // As sled leaves it when killed while writing: every file of its directory damaged.
+        writer_state_is_rebuilt_after(|path| {
+            for entry in walk_files(&path.join(DB_DIR)) {
+                std::fs::write(&entry, b"\0garbage\xff").unwrap();
+            }
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_file_table_in_the_old_layout_is_rebuilt_from_published_segments() {
+        // As an earlier version left it: a key per file in the `files` tree.
+        writer_state_is_rebuilt_after(|path| {
+            let db = sled::open(path.join(DB_DIR)).unwrap();
+            db.drop_tree("files_by_dir").unwrap();
+            db.open_tree("files").unwrap().insert(b"src/a.rs", b"old".as_slice()).unwrap();
+            db.flush().unwrap();
+        })
+        .await;
     }
 
     fn walk_files(dir: &Path) -> Vec<PathBuf> {
