@@ -1221,7 +1221,17 @@ mod tests {
     async fn a_file_table_in_the_old_layout_is_rebuilt_from_published_segments() {
         // As an earlier version left it: a key per file in the `files` tree.
         writer_state_is_rebuilt_after(|path| {
-            let db = sled::open(path.join(DB_DIR)).unwrap();
+            // The writer's handle, just dropped, may hold sled's lock a moment longer (its I/O
+            // threads finish): retried, as `Kv::open` does.
+            let config = sled::Config::new().path(path.join(DB_DIR)).flush_every_ms(None);
+            let db = (0..100)
+                .find_map(|_| {
+                    config.open().ok().or_else(|| {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        None
+                    })
+                })
+                .expect("sled opens once the writer is gone");
             db.drop_tree("files_by_dir").unwrap();
             db.open_tree("files").unwrap().insert(b"src/a.rs", b"old".as_slice()).unwrap();
             db.flush().unwrap();

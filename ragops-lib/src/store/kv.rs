@@ -29,6 +29,10 @@ pub(crate) struct Kv {
     cache: sled::Tree,
     state: sled::Tree,
     last_flush: std::sync::Mutex<std::time::Instant>,
+    /// The directory whose files were looked up last, decoded: a scan looks files up in path
+    /// order, so one directory's files follow one another (without it, a change to every file
+    /// of a directory would decode the directory once per file).
+    last_dir: std::sync::Mutex<Option<(String, Vec<FileLoc>)>>,
 }
 
 /// The longest a freshly cached embedding waits before it is on disk.
@@ -94,6 +98,7 @@ impl Kv {
             last_flush: std::sync::Mutex::new(
                 std::time::Instant::now().checked_sub(FLUSH_INTERVAL).unwrap_or_else(std::time::Instant::now),
             ),
+            last_dir: std::sync::Mutex::new(None),
             db,
             path: path.to_path_buf(),
         })
@@ -111,7 +116,13 @@ impl Kv {
 
     /// A file's location.
     pub(crate) fn file(&self, path: &str) -> Result<Option<FileLoc>, StoreError> {
-        let files = self.directory(dir_key(path).as_bytes())?;
+        let key = dir_key(path);
+        let mut last = self.last_dir.lock().map_err(|_| StoreError::Invalid("a file lookup panicked".into()))?;
+        if last.as_ref().is_none_or(|(dir, _)| *dir != key) {
+            let files = self.directory(key.as_bytes())?;
+            *last = Some((key, files));
+        }
+        let files = last.as_ref().map_or(&[][..], |(_, files)| files.as_slice());
         Ok(files.binary_search_by(|l| l.record.path.as_str().cmp(path)).ok().map(|i| files[i].clone()))
     }
 
@@ -158,6 +169,10 @@ impl Kv {
         generation: u64,
         replace_all: bool,
     ) -> Result<(), StoreError> {
+        // The table changes: no directory read before stands.
+        if let Ok(mut last) = self.last_dir.lock() {
+            *last = None;
+        }
         if replace_all {
             self.files.clear().map_err(|e| sled_err(&self.path, e))?;
         }
@@ -346,7 +361,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("db");
         {
-            let old = sled::open(&db).unwrap();
+            let old = sled::Config::new().path(&db).flush_every_ms(None).open().unwrap();
             old.open_tree(OLD_FILES_TREE).unwrap().insert(b"a.rs", b"old".as_slice()).unwrap();
             old.open_tree("state").unwrap().insert(GENERATION, &7u64.to_le_bytes()).unwrap();
             old.flush().unwrap();
